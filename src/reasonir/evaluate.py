@@ -1,0 +1,198 @@
+"""Retrieval metrics, computed by the reference trec_eval implementation (pytrec-eval-terrier).
+
+Metrics are named as values, e.g. ``ndcg@10``, ``map@100``, ``recall@100``, ``p@10``, ``mrr``,
+``mrr@10`` and BRIGHT's ``oracle_ndcg@10`` (nDCG@10 of a perfect reranker of the run's top 100).
+
+Policy, stated once:
+
+* a query judged in the qrels but absent from the run scores 0 on every metric and is listed in
+  :attr:`EvalResult.missing_queries`;
+* run entries for queries without judgements are ignored (counted in ``unjudged_queries``);
+* ``excluded_ids`` (BRIGHT) are removed from the run and the qrels before scoring;
+* ties are broken as trec_eval breaks them (score descending, then doc id descending).
+
+This module never imports a model.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pytrec_eval
+
+from .errors import ConfigError
+from .types import ExcludedIds, Qrels, Run, top_k
+
+CUTOFFS = (1, 5, 10, 25, 50, 100)
+DEFAULT_METRICS: tuple[str, ...] = tuple(
+    f"{m}@{k}" for m in ("ndcg", "map", "recall", "p") for k in CUTOFFS) + ("mrr",)
+ORACLE_DEPTH = 100
+
+_METRIC_RE = re.compile(r"^(ndcg|map|recall|p|mrr|oracle_ndcg)(?:@(\d+))?$")
+_TREC = {"ndcg": ("ndcg_cut", "ndcg"), "map": ("map_cut", "map"), "recall": ("recall", None),
+         "p": ("P", None), "mrr": (None, "recip_rank")}
+
+
+def normalize_metric(name: str) -> str:
+    """Canonical lower-case metric name (``"nDCG@10"`` -> ``"ndcg@10"``, ``"P@5"`` -> ``"p@5"``).
+
+    Raises:
+        ConfigError: for an unknown metric, listing the accepted forms.
+    """
+    key = name.strip().lower().replace("precision", "p").replace("recip_rank", "mrr")
+    m = _METRIC_RE.match(key)
+    if not m or (m.group(1) in ("recall", "p", "oracle_ndcg") and m.group(2) is None):
+        raise ConfigError(
+            f"unknown metric {name!r}; use ndcg@K, map@K, recall@K, p@K, mrr, mrr@K, oracle_ndcg@K, ndcg or map")
+    if m.group(2) is not None and int(m.group(2)) <= 0:
+        raise ConfigError(f"metric {name!r}: the cutoff must be a positive integer")
+    return key
+
+
+def parse_metrics(spec: str | Iterable[str] | None) -> list[str]:
+    """Parse ``"ndcg@10,recall@100"`` (or a list) into canonical, de-duplicated metric names."""
+    if spec is None:
+        return list(DEFAULT_METRICS)
+    names = spec.split(",") if isinstance(spec, str) else list(spec)
+    out: list[str] = []
+    for n in names:
+        if n.strip() and normalize_metric(n) not in out:
+            out.append(normalize_metric(n))
+    if not out:
+        raise ConfigError("no metrics given")
+    return out
+
+
+@dataclass
+class EvalResult:
+    """Metrics of one run against one set of qrels.
+
+    Attributes:
+        mean: ``{metric: mean over judged queries}``.
+        per_query: ``{query_id: {metric: value}}`` for every judged query (missing ones are 0).
+        missing_queries: judged queries that had no entry in the run.
+        unjudged_queries: number of run queries without judgements (ignored).
+    """
+
+    metrics: list[str]
+    mean: dict[str, float]
+    per_query: dict[str, dict[str, float]]
+    missing_queries: list[str] = field(default_factory=list)
+    unjudged_queries: int = 0
+
+    @property
+    def num_queries(self) -> int:
+        return len(self.per_query)
+
+    def to_dict(self, per_query: bool = False) -> dict:
+        out = {"metrics": dict(self.mean), "num_queries": self.num_queries,
+               "missing_queries": list(self.missing_queries), "unjudged_queries": self.unjudged_queries}
+        if per_query:
+            out["per_query"] = self.per_query
+        return out
+
+
+def _trec_measures(metrics: Sequence[str]) -> tuple[set[str], dict[str, str]]:
+    """pytrec_eval measure names to request, and ``{our metric: pytrec result key}``."""
+    measures: set[str] = set()
+    keys: dict[str, str] = {}
+    for metric in metrics:
+        base, _, cut = metric.partition("@")
+        if base in ("oracle_ndcg",) or (base == "mrr" and cut):
+            continue
+        cut_name, full_name = _TREC[base]
+        if cut:
+            measures.add(f"{cut_name}.{cut}")
+            keys[metric] = f"{cut_name}_{cut}"
+        else:
+            measures.add(full_name)
+            keys[metric] = full_name
+    return measures, keys
+
+
+def _apply_exclusions(qrels: Qrels, run: Run, excluded_ids: ExcludedIds | None) -> tuple[Qrels, Run]:
+    if not excluded_ids:
+        return qrels, run
+    run = {q: {d: s for d, s in docs.items() if d not in excluded_ids.get(q, ())} for q, docs in run.items()}
+    qrels = {q: {d: r for d, r in docs.items() if d not in excluded_ids.get(q, ())} for q, docs in qrels.items()}
+    return qrels, run
+
+
+def oracle_run(qrels: Qrels, run: Run, depth: int = ORACLE_DEPTH) -> Run:
+    """A perfect reranking of each query's top ``depth``: judged grade as score, 0 for the rest."""
+    return {q: {d: float(qrels.get(q, {}).get(d, 0)) for d, _ in top_k(docs, depth)} for q, docs in run.items()}
+
+
+def evaluate(qrels: Qrels, run: Run, metrics: str | Iterable[str] | None = None,
+             excluded_ids: ExcludedIds | None = None, oracle_depth: int = ORACLE_DEPTH) -> EvalResult:
+    """Score ``run`` against ``qrels``.
+
+    Args:
+        qrels: ``{query_id: {doc_id: grade}}``.
+        run: ``{query_id: {doc_id: score}}``.
+        metrics: names or a comma-separated string (default: nDCG/MAP/Recall/P at 1..100 and MRR).
+        excluded_ids: per-query doc ids removed from run and qrels before scoring (BRIGHT).
+        oracle_depth: depth of the ``oracle_ndcg@k`` reranking pool (BRIGHT: 100).
+
+    Returns:
+        An :class:`EvalResult` with per-query values and means over all judged queries.
+    """
+    names = parse_metrics(metrics)
+    qrels, run = _apply_exclusions(qrels, run, excluded_ids)
+    qrels = {q: {d: int(r) for d, r in docs.items()} for q, docs in qrels.items() if docs}
+    judged_run = {q: {d: float(s) for d, s in docs.items()} for q, docs in run.items() if q in qrels and docs}
+    per_query: dict[str, dict[str, float]] = {q: {m: 0.0 for m in names} for q in qrels}
+
+    measures, keys = _trec_measures(names)
+    if measures and judged_run:
+        scored = pytrec_eval.RelevanceEvaluator(qrels, measures).evaluate(judged_run)
+        for q, vals in scored.items():
+            for metric, key in keys.items():
+                per_query[q][metric] = float(vals[key])
+    for metric in names:
+        base, _, cut = metric.partition("@")
+        if base == "mrr" and cut:
+            cut_run = {q: dict(top_k(docs, int(cut))) for q, docs in judged_run.items()}
+            scored = pytrec_eval.RelevanceEvaluator(qrels, {"recip_rank"}).evaluate(cut_run)
+            for q, vals in scored.items():
+                per_query[q][metric] = float(vals["recip_rank"])
+        elif base == "oracle_ndcg":
+            orun = oracle_run(qrels, judged_run, oracle_depth)
+            scored = pytrec_eval.RelevanceEvaluator(qrels, {f"ndcg_cut.{cut}"}).evaluate(orun)
+            for q, vals in scored.items():
+                per_query[q][metric] = float(vals[f"ndcg_cut_{cut}"])
+
+    n = len(per_query)
+    mean = {m: (sum(v[m] for v in per_query.values()) / n if n else 0.0) for m in names}
+    missing = sorted(q for q in qrels if q not in judged_run)
+    unjudged = sum(1 for q in run if q not in qrels)
+    return EvalResult(metrics=names, mean=mean, per_query=per_query,
+                      missing_queries=missing, unjudged_queries=unjudged)
+
+
+def macro_average(results: Mapping[str, EvalResult]) -> dict[str, float]:
+    """Unweighted mean over tasks of each metric's per-task mean (BRIGHT's headline average)."""
+    if not results:
+        return {}
+    metrics = next(iter(results.values())).metrics
+    return {m: sum(r.mean.get(m, 0.0) for r in results.values()) / len(results) for m in metrics}
+
+
+def markdown_table(results: Mapping[str, EvalResult], metrics: Sequence[str] | None = None,
+                   scale: float = 100.0, average: bool = True) -> str:
+    """A Markdown table with one row per task and one column per metric (x100 by default)."""
+    if not results:
+        return ""
+    metrics = list(metrics or next(iter(results.values())).metrics)
+    lines = ["| task | queries | " + " | ".join(metrics) + " |",
+             "|---|---:|" + "---:|" * len(metrics)]
+    for name, res in results.items():
+        vals = " | ".join(f"{res.mean.get(m, 0.0) * scale:.2f}" for m in metrics)
+        lines.append(f"| {name} | {res.num_queries} | {vals} |")
+    if average and len(results) > 1:
+        avg = macro_average(results)
+        vals = " | ".join(f"{avg.get(m, 0.0) * scale:.2f}" for m in metrics)
+        lines.append(f"| **average** | {sum(r.num_queries for r in results.values())} | {vals} |")
+    return "\n".join(lines) + "\n"

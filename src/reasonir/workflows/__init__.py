@@ -1,0 +1,1 @@
+"""Workflows: one function per CLI command, taking that command's config dataclass."""
