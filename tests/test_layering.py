@@ -9,7 +9,7 @@ LAYERS = {
     0: {"types", "errors", "io", "config", "prompts", "analysis", "_logging", "__init__"},
     1: {"data", "evaluate", "llm"},
     2: {"encode"},
-    3: {"retrieve", "rerank", "index", "synth", "train", "query_variants"},
+    3: {"retrieve", "rerank", "rewrite", "index", "synth", "train", "query_variants"},
     4: {"workflows", "serve", "rag"},
     5: {"cli", "__main__"},
 }

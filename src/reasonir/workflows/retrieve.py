@@ -17,7 +17,7 @@ from ..types import Run
 
 logger = logging.getLogger(__name__)
 
-RETRIEVERS = ("bm25", "bm25q")
+RETRIEVERS = ("bm25", "bm25q", "dense")
 DEFAULT_REPORT_METRICS = "ndcg@10,recall@10,recall@100,map@100,mrr@10"
 
 
@@ -35,6 +35,16 @@ class RetrieveConfig:
     long_documents: bool = field(default=False, metadata={"help": "BRIGHT long-document setting"})
     k1: float = field(default=0.9, metadata={"help": "BM25 k1"})
     b: float = field(default=0.4, metadata={"help": "BM25 b"})
+    model: str = field(default="minilm", metadata={
+        "help": "dense encoder: minilm, smollm2, a Hub id or a local model folder"})
+    dtype: str = field(default="auto", metadata={"help": "encoder dtype", "choices": ("auto", "bf16", "fp16", "fp32")})
+    device: str = field(default="auto", metadata={"help": "auto, cpu, cuda, cuda:1, or a comma-separated list"})
+    batch_size: int | None = field(default=None, metadata={"help": "encoding batch size (default: per model)"})
+    max_length: int | None = field(default=None, metadata={"help": "max tokens per text (default: per model)"})
+    instruction: str | None = field(default=None, metadata={
+        "help": "query instruction (default: the task's BRIGHT instruction, none for BEIR)"})
+    query_variant: str | None = field(default=None, metadata={
+        "help": "file of rewritten queries (JSONL id/query, or a JSON map original->rewritten)"})
 
 
 @dataclass
@@ -49,12 +59,20 @@ def build_retriever(cfg: RetrieveConfig, dataset: Dataset) -> Retriever:
     """The retriever named by ``cfg.retriever`` over ``dataset``'s corpus."""
     if cfg.retriever in ("bm25", "bm25q"):
         return BM25Retriever.from_corpus(dataset.require_corpus(), mode=cfg.retriever, k1=cfg.k1, b=cfg.b)
+    if cfg.retriever == "dense":
+        from ..retrieve.dense_retriever import DenseRetriever
+
+        return DenseRetriever.from_config(cfg, dataset)
     raise ConfigError(f"unknown retriever {cfg.retriever!r}; choose one of {', '.join(RETRIEVERS)}")
 
 
 def run_retrieve(cfg: RetrieveConfig) -> RetrieveOutcome:
     """Load the dataset, retrieve, optionally write the run (+ config and metrics), and evaluate."""
     dataset = parse_dataset_spec(cfg.dataset, split=cfg.split, long_documents=cfg.long_documents)
+    if cfg.query_variant:
+        from ..query_variants import apply_query_variant
+
+        dataset = apply_query_variant(dataset, cfg.query_variant)
     retriever = build_retriever(cfg, dataset)
     t0 = time.perf_counter()
     run = retriever.search(dataset.queries, k=cfg.top_k, excluded_ids=dataset.excluded_ids or None)
