@@ -1,4 +1,4 @@
-"""BM25 on bm25s, in two scoring variants.
+"""BM25 in two scoring variants, with a bm25s-compatible index.
 
 * ``bm25`` — standard Lucene BM25 (Lucene >= 8, no ``k1+1`` factor): each query token adds the
   document's weight ``w_d(t) = idf(t)·tf/(tf + k1·(1 - b + b·|d|/avgdl))`` (a token repeated in the
@@ -6,35 +6,133 @@
 * ``bm25q`` — **query-side BM25 exactly as BRIGHT/ReasonIR score it** (gensim ``LuceneBM25Model``
   + ``SparseMatrixSimilarity``): the query is weighted with the same formula using its own length
   ``|q|`` (in-vocabulary tokens), and the score is ``Σ_t w_q(t)·w_d(t)``. Long queries make the two
-  differ; BRIGHT's published BM25 row is this variant.
+  differ (repeated query terms saturate); BRIGHT's published BM25 row is this variant.
 
 ``idf(t) = ln(N+1) - ln(df_t+0.5)`` and ``avgdl`` = corpus tokens / N in both. The document-weight
-matrix is built by bm25s (``method="lucene"``) and saved in bm25s's own file layout, so
-``bm25s.BM25.load(index_dir)`` opens our index too. Scoring accumulates postings with
-``np.bincount`` (several times faster than a per-term ``np.add.at``) and selects top-k with
-deterministic tie-breaking; documents matching no query term are not returned.
+matrix is built by :func:`weight_matrix`, a vectorised builder that produces exactly the arrays of
+bm25s's ``build_index_from_ids`` (``method="lucene"``), and is saved in bm25s's file layout, so
+``bm25s.BM25.load(index_dir)`` opens our index too.
+
+Queries are scored in batches: the postings of all (query, term) pairs of a batch are gathered at
+once and summed into a dense ``[batch, N]`` block with one ``np.bincount``; the top-k of each row
+is then selected among its matching documents (ties broken by document index). Documents matching no query term are
+not returned. Memory stays bounded: blocks hold at most ``_BLOCK_CELLS`` scores and
+``_BLOCK_POSTINGS`` gathered postings.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from ..analysis import Analyzer, TermIdEncoder
 from ..errors import ConfigError, DataFormatError
 from ..io import atomic_write, write_json
 from ..types import ExcludedIds, Run
-from ..analysis import TOKEN_RE, Analyzer
 from .topk import topk_1d
 
 logger = logging.getLogger(__name__)
 
 MODES = ("bm25", "bm25q")
 FORMAT_VERSION = 1
+_BUILD_CHUNK = 65536          # documents analysed per step while indexing
+_BLOCK_CELLS = 1 << 22        # dense scores per query block (32 MiB of float64)
+_BLOCK_POSTINGS = 1 << 21     # postings gathered per step (~90 MiB of temporaries)
+
+
+def lucene_idf(df: np.ndarray, num_docs: int) -> np.ndarray:
+    """``ln(N+1) - ln(df+0.5)`` in float64 (Lucene's BM25 idf, always positive)."""
+    return np.log(num_docs + 1.0) - np.log(np.asarray(df, dtype=np.float64) + 0.5)
+
+
+def _bm25s_idf32(df: np.ndarray, num_docs: int) -> np.ndarray:
+    """bm25s's ``lucene`` idf, bit for bit: ``log(1 + (N-df+0.5)/(df+0.5))`` in Python floats, as float32."""
+    values, inverse = np.unique(df, return_inverse=True)
+    per_value = [math.log(1 + (num_docs - d + 0.5) / (d + 0.5)) for d in values.tolist()]
+    return np.asarray(per_value, dtype=np.float32)[inverse.reshape(-1)]
+
+
+class _TermCounts:
+    """Accumulates per-document term counts, chunk by chunk, as one CSR matrix ``[N, V]``."""
+
+    def __init__(self) -> None:
+        self.row_nnz: list[np.ndarray] = []
+        self.terms: list[np.ndarray] = []
+        self.tf: list[np.ndarray] = []
+        self.lengths: list[np.ndarray] = []
+
+    def add(self, ids: np.ndarray, lengths: np.ndarray) -> None:
+        """Add documents given as concatenated term ids ``[total]`` and their lengths ``[n]``."""
+        import scipy.sparse as sp
+
+        lengths = np.asarray(lengths, dtype=np.int64)
+        indptr = np.zeros(lengths.size + 1, dtype=np.int64)
+        np.cumsum(lengths, out=indptr[1:])
+        ids = np.array(ids, dtype=np.int32)                       # own copy: sorted in place below
+        width = int(ids.max()) + 1 if ids.size else 1
+        counts = sp.csr_matrix((np.ones(ids.size, dtype=np.int32), ids, indptr), shape=(lengths.size, width))
+        counts.sum_duplicates()                                   # sorts terms per row, sums repeats
+        self.row_nnz.append(np.diff(counts.indptr).astype(np.int64))
+        self.terms.append(counts.indices.astype(np.int32, copy=False))
+        self.tf.append(counts.data.astype(np.int32, copy=False))
+        self.lengths.append(lengths)
+
+    def weights(self, vocab_size: int, k1: float, b: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Lucene BM25 weights as a term-major matrix: ``(data f32, doc indices i32, indptr i64 [V+1], lengths)``.
+
+        Same values as bm25s: ``float32(float64(idf32) · tf/(k1·((1-b) + b·|d|/avgdl) + tf))``.
+        """
+        import scipy.sparse as sp
+
+        lengths = np.concatenate(self.lengths) if self.lengths else np.zeros(0, dtype=np.int64)
+        n_docs = lengths.size
+        df = np.zeros(vocab_size, dtype=np.int64)
+        for terms in self.terms:
+            df += np.bincount(terms, minlength=vocab_size)
+        avgdl = float(lengths.sum()) / n_docs
+        idf32 = _bm25s_idf32(df, n_docs)
+        denom = k1 * ((1 - b) + b * lengths.astype(np.float64) / avgdl)   # [N]
+        pieces, first = [], 0
+        while self.terms:                                           # free the count pieces as we go
+            nnz, terms, tf = self.row_nnz.pop(0), self.terms.pop(0), self.tf.pop(0)
+            tf64 = tf.astype(np.float64)
+            doc_denom = np.repeat(denom[first:first + nnz.size], nnz)                    # [nnz]
+            weights = (idf32[terms].astype(np.float64) * (tf64 / (doc_denom + tf64))).astype(np.float32)
+            pieces.append((weights, terms, nnz))
+            first += nnz.size
+        self.lengths = []
+        indptr = np.zeros(n_docs + 1, dtype=np.int64)
+        if pieces:
+            np.cumsum(np.concatenate([p[2] for p in pieces]), out=indptr[1:])
+        by_doc = sp.csr_matrix((np.concatenate([p[0] for p in pieces]) if pieces else np.zeros(0, np.float32),
+                                np.concatenate([p[1] for p in pieces]) if pieces else np.zeros(0, np.int32),
+                                indptr), shape=(n_docs, vocab_size))
+        del pieces
+        by_term = by_doc.tocsc()                                    # doc indices ascending within a term
+        del by_doc
+        return (by_term.data.astype(np.float32, copy=False), by_term.indices.astype(np.int32, copy=False),
+                by_term.indptr.astype(np.int64, copy=False), lengths)
+
+
+def weight_matrix(corpus_ids: Iterable[Sequence[int]], vocab_size: int, k1: float = 0.9,
+                  b: float = 0.4) -> dict[str, np.ndarray]:
+    """The Lucene BM25 document-weight matrix of pre-tokenised documents (term ids ``0..V-1``).
+
+    Returns ``{"data", "indices", "indptr"}`` equal to bm25s's
+    ``BM25(k1, b, method="lucene").build_index_from_ids(range(V), corpus_ids)`` (its CSC layout:
+    term ``t``'s postings are ``data/indices[indptr[t]:indptr[t+1]]``, documents ascending).
+    """
+    docs = [np.asarray(d, dtype=np.int32) for d in corpus_ids]
+    counts = _TermCounts()
+    counts.add(np.concatenate(docs) if docs else np.zeros(0, dtype=np.int32), np.array([len(d) for d in docs]))
+    data, indices, indptr, _ = counts.weights(vocab_size, k1, b)
+    return {"data": data, "indices": indices, "indptr": indptr}
 
 
 class BM25Index:
@@ -51,10 +149,12 @@ class BM25Index:
         self.data = data          # [nnz] document weights w_d(t), grouped by term
         self.indices = indices    # [nnz] document index of each weight
         self.indptr = indptr      # [V+1] term t's postings are data[indptr[t]:indptr[t+1]]
-        self.idf = idf            # [V]
+        self.idf = np.asarray(idf, dtype=np.float64)   # [V]
         self.avgdl = float(avgdl)
         self.k1, self.b = float(k1), float(b)
         self.analyzer = analyzer
+        self._query_encoder: TermIdEncoder | None = None
+        self._doc_id_array: np.ndarray | None = None
 
     @property
     def num_docs(self) -> int:
@@ -65,26 +165,27 @@ class BM25Index:
     # ------------------------------------------------------------------------------------------
     @classmethod
     def build(cls, texts: Sequence[str], doc_ids: Sequence[str], k1: float = 0.9, b: float = 0.4,
-              analyzer: Analyzer | None = None, show_progress: bool = False) -> BM25Index:
+              analyzer: Analyzer | None = None, show_progress: bool = True) -> BM25Index:
         """Analyse and index ``texts`` (row-aligned with ``doc_ids``).
 
         Args:
             texts: document texts (title and body already joined if wanted).
             doc_ids: unique string ids.
             k1, b: BM25 parameters (defaults 0.9 / 0.4, as Anserini and BRIGHT use).
-            analyzer: text analysis (default: Lucene-English approximation).
-            show_progress: show bm25s's progress bars.
+            analyzer: text analysis (default: Lucene-English, see :mod:`reasonir.analysis`).
+            show_progress: show a progress bar while analysing (when progress bars are enabled).
 
         Raises:
-            DataFormatError: on duplicate doc ids or a length mismatch.
+            DataFormatError: on duplicate doc ids, a length mismatch or an empty corpus.
+            ConfigError: on ``k1 < 0`` or ``b`` outside ``[0, 1]``.
         """
-        import bm25s
+        from .._logging import progress
 
         if len(texts) != len(doc_ids):
             raise DataFormatError(f"{len(texts)} texts but {len(doc_ids)} doc ids")
         if len(set(doc_ids)) != len(doc_ids):
             seen: set[str] = set()
-            dup = next(d for d in doc_ids if d in seen or seen.add(d))
+            dup = next(d for d in doc_ids if d in seen or seen.add(d))  # type: ignore[func-returns-value]
             raise DataFormatError(f"duplicate document id {dup!r}; BM25 needs unique ids")
         if not texts:
             raise DataFormatError("cannot build a BM25 index over an empty corpus")
@@ -92,73 +193,109 @@ class BM25Index:
             raise ConfigError(f"BM25 parameters out of range: k1={k1} (>= 0), b={b} (0..1)")
         analyzer = analyzer or Analyzer()
         vocab: dict[str, int] = {}
-        surface: dict[str, int] = {}   # surface token -> term id (-1: dropped)
-        corpus_ids: list[list[int]] = []
-        for text in texts:
-            ids = []
-            for tok in TOKEN_RE.findall(text):
-                tid = surface.get(tok)
-                if tid is None:
-                    term = analyzer.term(tok)
-                    tid = vocab.setdefault(term, len(vocab)) if term else -1
-                    surface[tok] = tid
-                if tid >= 0:
-                    ids.append(tid)
-            corpus_ids.append(ids)
+        encoder = TermIdEncoder(analyzer, vocab, grow=True)
+        counts = _TermCounts()
+        bar_options = {} if show_progress else {"disable": True}
+        with progress(total=len(texts), desc="BM25 index", unit="doc", **bar_options) as bar:
+            for start in range(0, len(texts), _BUILD_CHUNK):
+                chunk = texts[start:start + _BUILD_CHUNK]
+                counts.add(*encoder(chunk))
+                bar.update(len(chunk))
         if not vocab:
             raise DataFormatError("no indexable terms in the corpus (every document is empty or stop words)")
-        engine = bm25s.BM25(k1=k1, b=b, method="lucene")
-        scores = engine.build_index_from_ids(
-            unique_token_ids=list(range(len(vocab))), corpus_token_ids=corpus_ids, show_progress=show_progress)
-        lengths = np.fromiter((len(ids) for ids in corpus_ids), dtype=np.int64, count=len(corpus_ids))
-        indptr = np.asarray(scores["indptr"], dtype=np.int64)
-        df = np.diff(indptr).astype(np.float64)
-        n = len(texts)
-        idf = (np.log(n + 1.0) - np.log(df + 0.5)).astype(np.float32)
-        return cls(doc_ids=list(doc_ids), vocab=vocab, data=np.asarray(scores["data"], dtype=np.float32),
-                   indices=np.asarray(scores["indices"], dtype=np.int32), indptr=indptr, idf=idf,
-                   avgdl=float(lengths.mean()), k1=k1, b=b, analyzer=analyzer)
+        data, indices, indptr, lengths = counts.weights(len(vocab), k1, b)
+        return cls(doc_ids=list(doc_ids), vocab=vocab, data=data, indices=indices, indptr=indptr,
+                   idf=lucene_idf(np.diff(indptr), len(texts)), avgdl=float(lengths.sum()) / len(texts),
+                   k1=k1, b=b, analyzer=analyzer)
+
+    # ------------------------------------------------------------------------------------------
+    # query weighting
+    # ------------------------------------------------------------------------------------------
+    def query_terms(self, texts: Sequence[str], mode: str = "bm25") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The weighted distinct in-vocabulary terms of each query.
+
+        ``bm25``: weight = count of the term in the query. ``bm25q``: the Lucene BM25 weight of the
+        term in the query, ``idf·tf/(tf + k1·(1 - b + b·|q|/avgdl))`` with ``|q|`` = number of
+        in-vocabulary query tokens (gensim's ``doc2bow`` drops the others).
+
+        Returns:
+            ``(qptr [nq+1], term_ids [m], weights [m] float64)``: query ``i``'s terms are
+            ``term_ids[qptr[i]:qptr[i+1]]``, ascending.
+        """
+        if mode not in MODES:
+            raise ConfigError(f"unknown BM25 mode {mode!r}; choose one of {', '.join(MODES)}")
+        if self._query_encoder is None:
+            self._query_encoder = TermIdEncoder(self.analyzer, self.vocab, grow=False)
+        ids, lengths = self._query_encoder(texts)
+        nq, vocab_size = len(texts), max(len(self.vocab), 1)
+        owner = np.repeat(np.arange(nq, dtype=np.int64), lengths)                      # [tokens]
+        keys, tf = np.unique(owner * vocab_size + ids, return_counts=True)              # sorted (query, term)
+        query, term_ids = np.divmod(keys, vocab_size)
+        qptr = np.searchsorted(query, np.arange(nq + 1))
+        tf = tf.astype(np.float64)
+        if mode == "bm25":
+            return qptr, term_ids, tf
+        qlen = lengths[query].astype(np.float64)
+        weights = self.idf[term_ids] * (tf / (tf + self.k1 * (1 - self.b + self.b * qlen / self.avgdl)))
+        return qptr, term_ids, weights
+
+    def query_weights(self, text: str, mode: str = "bm25") -> tuple[np.ndarray, np.ndarray]:
+        """Term ids and weights of one query (see :meth:`query_terms`)."""
+        _, term_ids, weights = self.query_terms([text], mode)
+        return term_ids, weights
 
     # ------------------------------------------------------------------------------------------
     # scoring
     # ------------------------------------------------------------------------------------------
-    def query_weights(self, text: str, mode: str = "bm25") -> tuple[np.ndarray, np.ndarray]:
-        """Term ids and per-term query weights for ``text`` under ``mode``.
+    def _score_block(self, qptr: np.ndarray, term_ids: np.ndarray, weights: np.ndarray, q0: int,
+                     q1: int) -> np.ndarray:
+        """Dense scores ``[q1-q0, N]`` float64 of queries ``q0..q1-1``."""
+        n = self.num_docs
+        p0, p1 = int(qptr[q0]), int(qptr[q1])
+        starts = self.indptr[term_ids[p0:p1]]
+        lens = self.indptr[term_ids[p0:p1] + 1] - starts                               # [pairs] postings
+        rows = np.repeat(np.arange(q1 - q0, dtype=np.int64), np.diff(qptr[q0:q1 + 1]))  # [pairs] block row
+        cum = np.cumsum(lens)
+        total = int(cum[-1]) if cum.size else 0
+        cuts = np.searchsorted(cum, np.arange(_BLOCK_POSTINGS, total, _BLOCK_POSTINGS)) + 1
+        edges = np.unique(np.r_[0, cuts, lens.size])
+        out = None
+        for a, z in zip(edges[:-1].tolist(), edges[1:].tolist()):
+            ln = lens[a:z]
+            # positions of every posting of pairs a..z-1: start_p + 0..len_p-1
+            pos = np.repeat(starts[a:z] - (np.cumsum(ln) - ln), ln) + np.arange(int(ln.sum()))
+            cells = np.repeat(rows[a:z] * n, ln) + self.indices[pos]                   # [postings] flat cell
+            vals = self.data[pos] * np.repeat(weights[p0 + a:p0 + z], ln)              # [postings] float64
+            part = np.bincount(cells, weights=vals, minlength=(q1 - q0) * n)
+            out = part if out is None else np.add(out, part, out=out)
+        if out is None:
+            out = np.zeros((q1 - q0) * n, dtype=np.float64)
+        return out.reshape(q1 - q0, n)                                                # [nq_block, N]
 
-        ``bm25``: weight = count of the term in the query. ``bm25q``: the Lucene BM25 weight of the
-        term in the query, with ``|q|`` = number of in-vocabulary query tokens.
-        """
-        if mode not in MODES:
-            raise ConfigError(f"unknown BM25 mode {mode!r}; choose one of {', '.join(MODES)}")
-        tokens = self.analyzer(text)
-        ids = [self.vocab[t] for t in tokens if t in self.vocab]
-        if not ids:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
-        term_ids, tf = np.unique(np.asarray(ids, dtype=np.int64), return_counts=True)
-        tf = tf.astype(np.float64)
-        if mode == "bm25":
-            return term_ids, tf
-        qlen = float(len(ids))
-        norm = self.k1 * (1.0 - self.b + self.b * qlen / self.avgdl)
-        return term_ids, self.idf[term_ids].astype(np.float64) * tf / (tf + norm)
+    def _blocks(self, qptr: np.ndarray, term_ids: np.ndarray) -> list[tuple[int, int]]:
+        """Split queries into blocks of at most ``_BLOCK_CELLS`` scores and about ``_BLOCK_POSTINGS`` postings."""
+        nq = qptr.size - 1
+        rows_per_block = max(1, _BLOCK_CELLS // max(self.num_docs, 1))
+        cum = np.r_[0, np.cumsum(np.diff(self.indptr)[term_ids])]
+        per_query = cum[qptr[1:]] - cum[qptr[:-1]]                                    # [nq] postings
+        blocks, start, acc = [], 0, 0
+        for q, p in enumerate(per_query.tolist()):
+            if q > start and (q - start >= rows_per_block or acc + p > _BLOCK_POSTINGS):
+                blocks.append((start, q))
+                start, acc = q, 0
+            acc += p
+        if nq:
+            blocks.append((start, nq))
+        return blocks
 
     def score(self, text: str, mode: str = "bm25") -> np.ndarray:
         """Scores of every document for one query: ``[num_docs]`` float64 (0 = no term matched)."""
-        term_ids, weights = self.query_weights(text, mode)
-        if term_ids.size == 0:
-            return np.zeros(self.num_docs, dtype=np.float64)
-        starts, ends = self.indptr[term_ids], self.indptr[term_ids + 1]
-        lens = ends - starts
-        # gather all postings of the query terms at once: positions = start_t + 0..len_t-1
-        total = int(lens.sum())
-        offsets = np.repeat(starts - np.cumsum(lens) + lens, lens) + np.arange(total)
-        docs = self.indices[offsets]
-        vals = self.data[offsets].astype(np.float64) * np.repeat(weights, lens)
-        return np.bincount(docs, weights=vals, minlength=self.num_docs)
+        qptr, term_ids, weights = self.query_terms([text], mode)
+        return self._score_block(qptr, term_ids, weights, 0, 1)[0]
 
     def search_arrays(self, texts: Sequence[str], k: int = 1000, mode: str = "bm25",
                       excluded: Sequence[Sequence[int]] | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Top-``k`` ``(doc_indices, scores)`` per query text, best first; only matching documents.
+        """Top-``k`` ``(doc_indices int64, scores float64)`` per query text, best first; only matching documents.
 
         Args:
             texts: query texts.
@@ -168,12 +305,17 @@ class BM25Index:
         """
         if k <= 0:
             raise ConfigError(f"k must be positive, got {k}")
-        out = []
-        for i, text in enumerate(texts):
-            scores = self.score(text, mode)
-            if excluded is not None and len(excluded[i]):
-                scores[np.asarray(excluded[i], dtype=np.int64)] = 0.0
-            out.append(topk_1d(scores, k, min_score=0.0))
+        if excluded is not None and len(excluded) != len(texts):
+            raise ConfigError(f"excluded has {len(excluded)} entries for {len(texts)} queries")
+        qptr, term_ids, weights = self.query_terms(texts, mode)
+        out: list[tuple[np.ndarray, np.ndarray]] = []
+        for q0, q1 in self._blocks(qptr, term_ids):
+            scores = self._score_block(qptr, term_ids, weights, q0, q1)              # [nb, N]
+            if excluded is not None:
+                for r in range(q1 - q0):
+                    if len(excluded[q0 + r]):
+                        scores[r, np.asarray(excluded[q0 + r], dtype=np.int64)] = 0.0
+            out.extend(topk_1d(row, k, min_score=0.0) for row in scores)             # unmatched (0) never returned
         return out
 
     def search(self, queries: Mapping[str, str], k: int = 1000, mode: str = "bm25",
@@ -195,9 +337,10 @@ class BM25Index:
             position = {d: i for i, d in enumerate(self.doc_ids)}
             excluded = [[position[d] for d in excluded_ids.get(q, ()) if d in position] for q in qids]
         results = self.search_arrays([queries[q] for q in qids], k, mode, excluded)
-        ids = self.doc_ids
-        return {qid: dict(zip(map(ids.__getitem__, idx.tolist()), vals.tolist()))
-                for qid, (idx, vals) in zip(qids, results)}
+        if self._doc_id_array is None:
+            self._doc_id_array = np.array(self.doc_ids, dtype=object)
+        ids = self._doc_id_array
+        return {qid: dict(zip(ids[idx].tolist(), vals.tolist())) for qid, (idx, vals) in zip(qids, results)}
 
     # ------------------------------------------------------------------------------------------
     # persistence (bm25s-compatible layout + our metadata)
@@ -208,8 +351,8 @@ class BM25Index:
         d.mkdir(parents=True, exist_ok=True)
         for name, arr in (("data.csc.index.npy", self.data), ("indices.csc.index.npy", self.indices),
                           ("indptr.csc.index.npy", self.indptr), ("idf.npy", self.idf)):
-            with atomic_write(d / name, "wb") as fh:
-                np.save(fh, arr, allow_pickle=False)
+            with atomic_write(d / name, "wb", encoding=None) as fh:
+                np.save(fh, np.asarray(arr), allow_pickle=False)
         write_json(d / "vocab.index.json", self.vocab, indent=None)
         write_json(d / "doc_ids.json", self.doc_ids, indent=None)
         write_json(d / "params.index.json", {
@@ -221,10 +364,11 @@ class BM25Index:
 
     @classmethod
     def load(cls, directory: str | os.PathLike, mmap: bool = False) -> BM25Index:
-        """Load an index written by :meth:`save`.
+        """Load an index written by :meth:`save` (``mmap=True`` memory-maps the postings).
 
         Raises:
             FileNotFoundError: when ``directory`` holds no complete index.
+            DataFormatError: for an unknown format version or inconsistent files.
         """
         d = Path(directory)
         meta_path = d / "reasonir_bm25.json"
@@ -232,12 +376,17 @@ class BM25Index:
             raise FileNotFoundError(f"{d}: not a complete reasonir BM25 index (no reasonir_bm25.json)")
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         if meta.get("format_version") != FORMAT_VERSION:
-            raise DataFormatError(f"unsupported BM25 index format {meta.get('format_version')}", meta_path)
+            raise DataFormatError(f"unsupported BM25 index format {meta.get('format_version')} "
+                                  f"(this version reads {FORMAT_VERSION}); rebuild the index", meta_path)
         mode = "r" if mmap else None
         arr = {n: np.load(d / f, mmap_mode=mode, allow_pickle=False) for n, f in (
             ("data", "data.csc.index.npy"), ("indices", "indices.csc.index.npy"),
             ("indptr", "indptr.csc.index.npy"), ("idf", "idf.npy"))}
-        return cls(doc_ids=json.loads((d / "doc_ids.json").read_text(encoding="utf-8")),
-                   vocab=json.loads((d / "vocab.index.json").read_text(encoding="utf-8")),
-                   avgdl=meta["avgdl"], k1=meta["k1"], b=meta["b"],
+        doc_ids = json.loads((d / "doc_ids.json").read_text(encoding="utf-8"))
+        vocab = json.loads((d / "vocab.index.json").read_text(encoding="utf-8"))
+        if len(doc_ids) != meta["num_docs"] or arr["indptr"].shape[0] != len(vocab) + 1:
+            raise DataFormatError(f"{len(doc_ids)} doc ids / {len(vocab)} terms do not match the postings "
+                                  f"({meta['num_docs']} documents, {arr['indptr'].shape[0] - 1} terms); "
+                                  "the index is corrupt, rebuild it", d)
+        return cls(doc_ids=doc_ids, vocab=vocab, avgdl=meta["avgdl"], k1=meta["k1"], b=meta["b"],
                    analyzer=Analyzer.from_config(meta["analyzer"]), **arr)
