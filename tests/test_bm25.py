@@ -234,3 +234,19 @@ def test_load_errors(tmp_path):
     (tmp_path / "i" / "doc_ids.json").write_text('["1"]', encoding="utf-8")
     with pytest.raises(DataFormatError, match="corrupt"):
         BM25Index.load(tmp_path / "i")
+
+
+def test_to_bm25s_shares_the_index_and_scores_identically():
+    import numpy as np
+    pytest.importorskip("bm25s")
+    from reasonir.retrieve.bm25 import BM25Index
+    texts = ["the cat sat on the mat", "dogs chase cats in the park", "a mat for a cat", "parks and dogs"]
+    index = BM25Index.build(texts, ["a", "b", "c", "d"])
+    engine = index.to_bm25s()
+    query = "cat on a mat"
+    tokens = index.analyzer(query)
+    ours = index.score(query, "bm25")
+    theirs = engine.get_scores(tokens)
+    assert np.allclose(ours, theirs, rtol=1e-6)
+    docs, scores = engine.retrieve([tokens], k=2)
+    assert [index.doc_ids[i] for i in docs[0]] == [index.doc_ids[i] for i in np.argsort(-ours, kind="stable")[:2]]

@@ -342,6 +342,21 @@ class BM25Index:
         ids = self._doc_id_array
         return {qid: dict(zip(ids[idx].tolist(), vals.tolist())) for qid, (idx, vals) in zip(qids, results)}
 
+    def to_bm25s(self):
+        """The same index as a ``bm25s.BM25`` object (shared arrays, no copy).
+
+        Useful to run bm25s's own retrieval backends (e.g. its numba scorer) on our index; query
+        tokens must be analysed with :attr:`analyzer` first (``bm25s_obj.retrieve([analyzer(q)])``).
+        """
+        import bm25s
+
+        engine = bm25s.BM25(k1=self.k1, b=self.b, method="lucene")
+        engine.scores = {"data": self.data, "indices": self.indices, "indptr": self.indptr,
+                         "num_docs": self.num_docs}
+        engine.vocab_dict = dict(self.vocab)
+        engine.nonoccurrence_array = None
+        return engine
+
     # ------------------------------------------------------------------------------------------
     # persistence (bm25s-compatible layout + our metadata)
     # ------------------------------------------------------------------------------------------
