@@ -137,3 +137,12 @@ def test_atomic_write_leaves_old_content_on_failure(tmp_path):
     with atomic_write(target) as fh:
         json.dump({"a": 1}, fh)
     assert json.loads(target.read_text()) == {"a": 1}
+
+
+def test_atomic_write_uses_normal_permissions(tmp_path):
+    import os
+
+    from reasonir import io as rio
+    with atomic_write(tmp_path / "f.txt") as fh:
+        fh.write("x")
+    assert (os.stat(tmp_path / "f.txt").st_mode & 0o777) == 0o666 & ~rio._UMASK
