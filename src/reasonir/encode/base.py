@@ -13,6 +13,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from ..errors import ConfigError
+
 
 @runtime_checkable
 class Encoder(Protocol):
@@ -46,3 +48,14 @@ def l2_normalize(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
     norms = np.linalg.norm(x, axis=1, keepdims=True)                                  # [n, 1]
     return x / np.maximum(norms, eps)
+
+
+def check_texts(texts: Sequence[str]) -> list[str]:
+    """``texts`` as a list of ``str``; a bare string or a non-string item raises :class:`ConfigError`."""
+    if isinstance(texts, str):
+        raise ConfigError("texts must be a list of strings, not a single string (wrap it: [text])")
+    out = list(texts)
+    for i, t in enumerate(out):
+        if not isinstance(t, str):
+            raise ConfigError(f"texts[{i}] is {type(t).__name__}, expected str")
+    return out

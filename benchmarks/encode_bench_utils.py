@@ -1,0 +1,100 @@
+"""Shared helpers of the encoder benchmarks: machine facts, matmul peak, SciFact data, nDCG, timing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+SCIFACT = ROOT.parent / "shared" / "data" / "scifact"
+
+
+def machine() -> dict[str, Any]:
+    """CPU model, cores, RAM, ISA flags that matter for matmuls, library versions, load average."""
+    import torch
+
+    from reasonir.encode.runtime import cpu_description
+
+    mem_kb = 0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal"):
+                mem_kb = int(line.split()[1])
+    cpu = cpu_description()
+    return {"cpu": cpu["model"], "cores": cpu["cores"], "ram_gib": round(mem_kb / 2**20, 1), "isa": cpu["isa"],
+            "fast_bf16": cpu["fast_bf16"], "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(), "python": platform.python_version(),
+            "date": dt.datetime.now().strftime("%Y-%m-%d %H:%M"), "load_avg": os.getloadavg()}
+
+
+def matmul_peak(dtype: str = "fp32", reps: int = 9) -> dict[str, float]:
+    """Median GFLOP/s of ``torch.mm`` on large and encoder-shaped products (``[M, K] x [K, N]``)."""
+    import torch
+
+    dt_ = {"fp32": torch.float32, "bf16": torch.bfloat16}[dtype]
+    shapes = [(2048, 2048, 2048), (8192, 384, 1536), (8192, 1536, 384), (4096, 576, 1536)]
+    out = {}
+    for m, k, n in shapes:
+        a, b = torch.randn(m, k).to(dt_), torch.randn(k, n).to(dt_)
+        for _ in range(2):
+            torch.mm(a, b)                                        # [m, k] x [k, n] -> [m, n]
+        ts = []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            torch.mm(a, b)
+            ts.append(time.perf_counter() - t0)
+        out[f"{m}x{k}x{n}"] = 2 * m * k * n / float(np.median(ts)) / 1e9
+    return out
+
+
+def scifact(limit: int | None = None):
+    """(dataset, doc ids, doc texts = title + " " + text) of BEIR SciFact test."""
+    from reasonir.data import load_beir
+
+    ds = load_beir(SCIFACT)
+    docs = ds.corpus[:limit] if limit else ds.corpus
+    return ds, [d.id for d in docs], [d.full_text for d in docs]
+
+
+def ndcg10(ds, doc_ids: list[str], doc_emb: np.ndarray, query_emb: np.ndarray) -> float:
+    """SciFact test nDCG@10 of exact cosine search."""
+    from reasonir.evaluate import evaluate
+    from reasonir.retrieve.dense import dense_search
+
+    qids = list(ds.queries)
+    idx, scores = dense_search(query_emb, doc_emb, k=100)
+    run = {q: {doc_ids[j]: float(s) for j, s in zip(idx[r], scores[r]) if j >= 0} for r, q in enumerate(qids)}
+    return float(evaluate(ds.qrels, run, "ndcg@10").mean["ndcg@10"])
+
+
+def timed(fn: Callable[[], Any]) -> tuple[Any, float, float]:
+    """(result, wall seconds, process CPU seconds)."""
+    c0, t0 = time.process_time(), time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t0, time.process_time() - c0
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def write_markdown(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def dump_json(path: Path, obj: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj, indent=2, default=str), encoding="utf-8")

@@ -1,0 +1,35 @@
+"""``reasonir encode CORPUS OUT_DIR --model M [--json]``: embed a corpus into .npy shards."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..config import add_arguments, from_args
+from ._common import print_json
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from ..workflows.encode import EncodeConfig
+
+    p = sub.add_parser("encode", help="embed a corpus (or queries) into .npy shards + ids.json + config.json",
+                       description="Embed every document of a corpus with a dense encoder. Resumable; "
+                                   "files are written atomically; config.json is written last.")
+    add_arguments(p, EncodeConfig)
+    p.add_argument("--json", action="store_true", help="print a summary as one JSON object (last line)")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ..workflows.encode import EncodeConfig, run_encode
+
+    cfg = from_args(EncodeConfig, args)
+    outcome = run_encode(cfg)
+    summary = {"out_dir": str(outcome.out_dir), "count": outcome.count, "dim": outcome.dim,
+               "encoded": outcome.encoded, "seconds": round(outcome.seconds, 3),
+               "model": outcome.config["encoder"].get("model")}
+    if args.json:
+        print_json(summary)
+    else:
+        print(f"{outcome.count} texts -> {outcome.out_dir} (dim {outcome.dim}, {outcome.encoded} encoded "
+              f"in {outcome.seconds:.1f}s)")
+    return 0

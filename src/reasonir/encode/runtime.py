@@ -1,0 +1,123 @@
+"""Where and in which precision encoders run: device lists, dtype policy, CPU feature detection.
+
+``dtype="auto"`` picks bfloat16 on CUDA (float16 where the GPU lacks bf16) and, on CPU, bfloat16
+only when the CPU has native bf16 matrix instructions (Intel AMX or AVX512-BF16); elsewhere bf16 on
+CPU is emulated and several times *slower* than float32, so ``auto`` keeps float32 there. Explicit
+``"bf16"`` always works (it is just slow without hardware support).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from ..errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+DTYPES = ("auto", "bf16", "fp16", "fp32")
+_DTYPE_ALIASES = {"bf16": "bfloat16", "bfloat16": "bfloat16", "fp16": "float16", "float16": "float16",
+                  "half": "float16", "fp32": "float32", "float32": "float32", "float": "float32"}
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_flags() -> frozenset[str]:
+    """The CPU feature flags of this machine (Linux ``/proc/cpuinfo``; empty elsewhere)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def cpu_has_fast_bf16() -> bool:
+    """Whether this CPU multiplies bf16 matrices natively (AMX-BF16 or AVX512-BF16).
+
+    ``REASONIR_CPU_BF16=1``/``0`` overrides the detection (for testing the policy).
+    """
+    forced = os.environ.get("REASONIR_CPU_BF16")
+    if forced is not None:
+        return forced.strip().lower() in ("1", "true", "yes")
+    flags = cpu_flags()
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def cpu_description() -> dict[str, Any]:
+    """Model name, core count and the matrix-relevant ISA flags (for benchmark reports)."""
+    name = "unknown"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    name = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    isa = sorted(f for f in cpu_flags() if f.startswith(("avx", "amx", "fma")))
+    return {"model": name, "cores": os.cpu_count(), "isa": isa, "fast_bf16": cpu_has_fast_bf16()}
+
+
+def resolve_devices(device: str | Sequence[str] | None = "auto") -> list[Any]:
+    """Turn ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"cuda:0,cuda:1"`` or a list into devices.
+
+    Raises:
+        ConfigError: for an unknown or unavailable device, naming the valid forms.
+    """
+    import torch
+
+    if device is None or device == "auto":
+        return [torch.device("cuda" if torch.cuda.is_available() else "cpu")]
+    names = [d.strip() for d in device.split(",")] if isinstance(device, str) else [str(d) for d in device]
+    names = [n for n in names if n]
+    if not names:
+        raise ConfigError("device list is empty; use auto, cpu, cuda, cuda:N or a comma-separated list")
+    out = []
+    for n in names:
+        try:
+            dev = torch.device(n)
+        except RuntimeError as exc:
+            raise ConfigError(f"unknown device {n!r}; use auto, cpu, cuda, cuda:N or a comma-separated list") from exc
+        if dev.type == "cuda":
+            if not torch.cuda.is_available():
+                raise ConfigError(f"device {n!r} requested but CUDA is not available; use --device cpu")
+            if dev.index is not None and dev.index >= torch.cuda.device_count():
+                raise ConfigError(f"device {n!r}: only {torch.cuda.device_count()} CUDA devices exist")
+        elif dev.type not in ("cpu", "mps", "xpu"):
+            raise ConfigError(f"unsupported device {n!r}; use auto, cpu, cuda, cuda:N or a comma-separated list")
+        out.append(dev)
+    return out
+
+
+def resolve_dtype(dtype: str | Any, device: Any) -> Any:
+    """The torch dtype for ``dtype`` (``auto``/``bf16``/``fp16``/``fp32`` or a torch dtype) on ``device``.
+
+    Raises:
+        ConfigError: for an unknown dtype name, listing the choices.
+    """
+    import torch
+
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    key = str(dtype or "auto").lower().removeprefix("torch.")
+    if key == "auto":
+        dev = torch.device(device) if not isinstance(device, torch.device) else device
+        if dev.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        if dev.type == "cpu" and cpu_has_fast_bf16():
+            return torch.bfloat16
+        return torch.float32
+    if key not in _DTYPE_ALIASES:
+        raise ConfigError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
+    return getattr(torch, _DTYPE_ALIASES[key])
+
+
+def dtype_name(dtype: Any) -> str:
+    """``torch.bfloat16`` -> ``"bf16"`` (the short names used in configs and cache keys)."""
+    name = str(dtype).removeprefix("torch.")
+    return {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}.get(name, name)
