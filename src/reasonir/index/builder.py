@@ -1,0 +1,396 @@
+"""Build, extend and prune an index: ``build_index``, ``add_documents``, ``delete_documents``.
+
+Every write holds the index's write lock and ends by replacing ``config.json`` (the commit point).
+``build`` and ``add`` run in phases, each safe to interrupt at any instant:
+
+1. *ingest*: documents are streamed into the store in committed batches (an interrupted run resumes
+   after the last committed batch);
+2. *encode*: rows are cut into fixed shards; a shard whose file exists under its input-hash name is
+   complete and reused, the others are encoded (here, on local worker processes, or on Ray);
+3. *derive*: tombstones, BM25 and ANN files of the new generation are written;
+4. *commit*: checksums are recorded and ``config.json`` replaced; then unreferenced files go.
+
+Running the same command again after ``kill -9`` at any point therefore re-encodes nothing already
+written and ends with the same index as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._logging import progress
+from ..errors import ConfigError, DataFormatError
+from ..types import Document
+from . import encoding
+from .corpus import fingerprint, iter_documents, resolve_corpus
+from .derive import build_ann_generation, build_bm25_generation, save_tombstones
+from .layout import (FORMAT, FORMAT_VERSION, STORE, canonical_json, package_versions, read_config, sha256_file,
+                     shard_name, write_config)
+from .lock import WriteLock
+from .encoding import fingerprint_identity
+from .options import IndexOptions, RunOptions
+from .state import (check_empty_or_ours, check_resumable, clear_pending, collect_garbage, load_tombstones,
+                    read_pending, rollback, same_operation, shard_files, try_config, wipe, write_pending)
+from .store import DocStore
+
+logger = logging.getLogger(__name__)
+
+INGEST_BATCH = 2000
+
+
+@dataclass
+class WriteReport:
+    """What a write did.
+
+    Attributes:
+        index_dir: the index.
+        operation: ``build``, ``add``, ``delete`` or ``noop``.
+        rows_added: documents stored by this operation.
+        deleted: documents tombstoned by this operation.
+        documents: live documents after it.
+        shards_encoded, shards_reused: shards encoded now vs. found complete from an interrupted run.
+        seconds: wall time per phase.
+        ann_recall_at_10: recall@10 of the ANN index against exact search (sampled), if any.
+    """
+
+    index_dir: str
+    operation: str
+    rows_added: int = 0
+    deleted: int = 0
+    documents: int = 0
+    shards_encoded: int = 0
+    shards_reused: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+    ann_recall_at_10: float | None = None
+
+    @property
+    def docs_per_second(self) -> float:
+        total = sum(self.seconds.values())
+        return self.rows_added / total if total and self.rows_added else 0.0
+
+
+def shard_key(fp: dict[str, Any], instruction: str | None, dtype: str, ids: Sequence[str],
+              texts: Sequence[str]) -> str:
+    """16 hex digits of sha256 over everything that determines a shard's bytes."""
+    h = hashlib.sha256(canonical_json([fingerprint_identity(fp), instruction, dtype]))
+    for doc_id, text in zip(ids, texts):
+        for s in (doc_id, text):
+            b = s.encode("utf-8")
+            h.update(len(b).to_bytes(8, "little"))
+            h.update(b)
+    return h.hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------------------------------
+# phases shared by build and add
+# --------------------------------------------------------------------------------------------------
+def _ingest(store: DocStore, spec: str, base: int, tombstones: np.ndarray, replace: bool) -> int:
+    """Stream the corpus into rows ``base..``; resume after rows already stored. Returns the new row count."""
+    source = resolve_corpus(spec)
+    done = store.max_row() - base
+    if done < 0:
+        raise DataFormatError(f"document store holds fewer rows than committed ({store.max_row()} < {base})", STORE)
+    dead = set(tombstones.tolist())
+    batch: list[Document] = []
+    where: list[str] = []
+    row = base + done
+    seen = 0
+
+    def flush() -> None:
+        nonlocal row
+        ids = [d.id for d in batch]
+        local: dict[str, int] = {}
+        for i, doc_id in enumerate(ids):
+            if doc_id in local:
+                raise DataFormatError(f"duplicate document id {doc_id!r} (first at {where[local[doc_id]]}); "
+                                      "document ids must be unique", where[i])
+            local[doc_id] = i
+        for doc_id, rows in store.rows_of_ids(ids, below=row).items():
+            pending = [r for r in rows if r >= base]
+            live_old = [r for r in rows if r < base and r not in dead]
+            if pending:
+                raise DataFormatError(f"duplicate document id {doc_id!r} (already read earlier in this corpus); "
+                                      "document ids must be unique", where[local[doc_id]])
+            if live_old and not replace:
+                raise DataFormatError(f"document id {doc_id!r} is already in the index (row {live_old[0]}); "
+                                      "delete it first or add with --replace", where[local[doc_id]])
+        store.append(row, batch)
+        row += len(batch)
+        batch.clear()
+        where.clear()
+
+    for doc, loc in iter_documents(source):
+        seen += 1
+        if seen <= done:
+            continue
+        batch.append(doc)
+        where.append(loc)
+        if len(batch) >= INGEST_BATCH:
+            flush()
+    if batch:
+        flush()
+    if seen < done:
+        raise DataFormatError(f"the corpus has {seen} documents but an earlier run of this command stored {done}; "
+                              "it changed since; pass --overwrite to start over", spec)
+    return row
+
+
+def _encode(root: Path, store: DocStore, opts: IndexOptions, run: RunOptions, base: int, total: int,
+            report: WriteReport, expected_fp: dict[str, Any] | None = None
+            ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Encode rows ``[base, total)`` into shards (reusing complete ones). Returns (encoder info, new shards)."""
+    spec = run.encoder_spec(opts)
+    encoder = encoding.load(spec.with_device(run.devices[0]) if run.devices else spec)
+    fp = encoder.fingerprint()
+    if expected_fp is not None and fingerprint_identity(fp) != fingerprint_identity(expected_fp):
+        raise ConfigError(f"the encoder loaded now ({fp}) differs from the one that built this index "
+                          f"({expected_fp}); install the same model and versions, or rebuild the index")
+    instruction = opts.document_instruction
+    shards, jobs = [], []
+    for start in range(base, total, opts.shard_size):
+        end = min(total, start + opts.shard_size)
+        ids, texts = store.texts(start, end)
+        rel = shard_name(start, shard_key(fp, instruction, opts.dtype, ids, texts))
+        shards.append({"file": rel, "start": start, "rows": end - start})
+        if encoding.shard_exists(root / rel, end - start):
+            report.shards_reused += 1
+        else:
+            jobs.append(encoding.ShardJob(start, end, str(root / rel)))
+    (root / "vectors").mkdir(parents=True, exist_ok=True)
+    bar = progress(total=sum(j.end - j.start for j in jobs), desc="encoding", unit="doc")
+
+    def done(job: encoding.ShardJob) -> None:
+        report.shards_encoded += 1
+        bar.update(job.end - job.start)
+        logger.debug("wrote shard %s", job.path)
+
+    def read_texts(start: int, end: int) -> list[str]:
+        return store.texts(start, end)[1]
+
+    dim = int(encoder.dim)
+    if jobs and (run.ray or run.devices or run.workers > 1):
+        encoder = None            # workers load their own copy; free this one (it may sit on a GPU)
+        encoding.release_memory()
+    try:
+        if jobs and run.ray:
+            from .ray_encoding import encode_ray
+
+            encode_ray(jobs, spec, read_texts, instruction, opts.dtype, done, address=run.ray_address,
+                       workers=run.ray_workers, gpus_per_worker=run.ray_gpus_per_worker, expected_fp=fp)
+        elif jobs and (run.devices or run.workers > 1):
+            encoding.encode_processes(jobs, spec, root / STORE, instruction, opts.dtype, done,
+                                      workers=run.workers, devices=run.devices, expected_fp=fp)
+        elif jobs:
+            encoding.encode_serial(jobs, encoder, read_texts, instruction, opts.dtype, done)
+    finally:
+        bar.close()
+    if shards:
+        dim = int(np.load(root / shards[0]["file"], mmap_mode="r").shape[1])
+    return {"spec": {k: v for k, v in spec.to_dict().items() if k not in ("device", "batch_size")},
+            "fingerprint": fp, "dim": dim}, shards
+
+
+def _commit(root: Path, cfg: dict[str, Any], store: DocStore, new_shards: list[dict[str, Any]], base: int,
+            total: int, history: dict[str, Any]) -> None:
+    for s in new_shards:
+        s["sha256"] = sha256_file(root / s["file"])
+    cfg["vectors"]["shards"] = cfg["vectors"]["shards"] + new_shards
+    if total > base:
+        cfg["store"]["segments"].append({"start": base, "end": total, "sha256": store.checksum(base, total)})
+    cfg["versions"] = package_versions()
+    cfg["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    cfg["history"].append({**history, "generation": cfg["generation"], "time": cfg["updated"]})
+    store.close()
+    write_config(root, cfg)
+    clear_pending(root)
+    collect_garbage(root, cfg)
+
+
+def _finish(root: Path, cfg: dict[str, Any], store: DocStore, opts: IndexOptions, tombstones: np.ndarray,
+            total: int, report: WriteReport, reuse_ann: bool) -> None:
+    """Write tombstones, BM25 and ANN of the new generation into ``cfg`` (not yet committed)."""
+    gen = cfg["generation"]
+    cfg["tombstones"] = save_tombstones(root, gen, tombstones)
+    cfg["counts"] = {"rows": total, "deleted": int(tombstones.size), "documents": total - int(tombstones.size)}
+    report.documents = cfg["counts"]["documents"]
+    t = time.perf_counter()
+    if opts.bm25:
+        cfg["bm25"] = build_bm25_generation(root, gen, store, total, tombstones, opts.k1, opts.b)
+        report.seconds["bm25"] = time.perf_counter() - t
+    if opts.ann != "none":
+        t = time.perf_counter()
+        previous = cfg.get("ann") if reuse_ann else None
+        shards = cfg["vectors"]["shards"] + cfg.pop("_new_shards")
+        cfg["ann"] = build_ann_generation(root, gen, opts.ann_params, shards, total, previous)
+        report.ann_recall_at_10 = cfg["ann"].get("recall_at_10")
+        report.seconds["ann"] = time.perf_counter() - t
+    cfg.pop("_new_shards", None)
+
+
+# --------------------------------------------------------------------------------------------------
+# public operations
+# --------------------------------------------------------------------------------------------------
+def build_index(corpus: str, index_dir: str, opts: IndexOptions | None = None, run: RunOptions | None = None,
+                overwrite: bool = False) -> WriteReport:
+    """Build an index over ``corpus`` in ``index_dir``, resuming an interrupted build of the same command.
+
+    Args:
+        corpus: JSONL file, BEIR folder, parquet file or ``hf:NAME[:CONFIG][@SPLIT]``.
+        index_dir: the index directory (created).
+        opts: what to build (model, dtype, BM25, ANN, instructions, shard size).
+        run: how to run it (device, batch size, worker processes, Ray).
+        overwrite: discard an existing or unfinished index with other settings.
+
+    Raises:
+        IndexLockedError: another process is writing to ``index_dir``.
+        ConfigError: ``index_dir`` holds an index or unfinished build with other settings.
+        DataFormatError: malformed corpus or duplicate ids (naming file and line).
+    """
+    opts, run = opts or IndexOptions(), run or RunOptions()
+    root = Path(index_dir)
+    report = WriteReport(str(root), "build")
+    with WriteLock(root, "index build"):
+        t0 = time.perf_counter()
+        source = resolve_corpus(corpus)
+        identity = {"options": opts.to_dict(), "corpus": fingerprint(source)}
+        committed = try_config(root)
+        if committed is not None and not overwrite:
+            if committed["history"] and committed["history"][0].get("identity") == identity \
+                    and committed["generation"] == 1:
+                logger.info("%s is already built from this corpus with these settings; nothing to do", root)
+                clear_pending(root)            # a kill between commit and cleanup leaves these behind
+                collect_garbage(root, committed)
+                report.operation, report.documents = "noop", committed["counts"]["documents"]
+                return report
+            raise ConfigError(f"{root} already holds an index; add documents with `reasonir index add`, "
+                              "or pass --overwrite to rebuild it")
+        pending = read_pending(root)
+        if overwrite and (committed is not None or (pending and not same_operation(pending, "build", identity))):
+            wipe(root)
+            committed, pending = None, None
+        if pending is not None:
+            check_resumable(pending, "build", identity, "`reasonir index build`")
+            logger.info("resuming the unfinished build in %s", root)
+        else:
+            check_empty_or_ours(root)
+            wipe(root)
+            write_pending(root, {"op": "build", "identity": identity, "command": f"reasonir index build {corpus} {root}"})
+        store = DocStore(root / STORE)
+        collect_garbage(root, None, keep=shard_files(root))
+        total = _ingest(store, corpus, 0, np.zeros(0, dtype=np.int64), replace=False)
+        if total == 0:
+            raise DataFormatError("the corpus has no documents", corpus)
+        report.rows_added = total
+        report.seconds["ingest"] = time.perf_counter() - t0
+        t = time.perf_counter()
+        encoder_info, new_shards = _encode(root, store, opts, run, 0, total, report)
+        report.seconds["encode"] = time.perf_counter() - t
+        cfg = {"format": FORMAT, "format_version": FORMAT_VERSION, "generation": 1,
+               "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "options": opts.to_dict(),
+               "encoder": encoder_info, "instructions": {"query": opts.query_instruction,
+                                                         "document": opts.document_instruction},
+               "vectors": {"dtype": opts.dtype, "dim": encoder_info["dim"], "shard_size": opts.shard_size,
+                           "shards": []},
+               "store": {"file": STORE, "segments": []}, "bm25": None, "ann": None, "history": [],
+               "_new_shards": new_shards}
+        _finish(root, cfg, store, opts, np.zeros(0, dtype=np.int64), total, report, reuse_ann=False)
+        t = time.perf_counter()
+        _commit(root, cfg, store, new_shards, 0, total,
+                {"op": "build", "corpus": str(corpus), "rows": total, "identity": identity})
+        report.seconds["commit"] = time.perf_counter() - t
+    return report
+
+
+def add_documents(index_dir: str, corpus: str, replace: bool = False, run: RunOptions | None = None) -> WriteReport:
+    """Add the documents of ``corpus`` to an index (resumable like a build).
+
+    Args:
+        index_dir: an existing index.
+        corpus: the documents to add (any corpus format).
+        replace: documents whose id is already live replace the old version; otherwise that is an error.
+        run: device, batch size, workers, Ray.
+
+    Raises:
+        DataFormatError: an id already in the index (without ``replace``) or repeated in ``corpus``.
+    """
+    run = run or RunOptions()
+    root = Path(index_dir)
+    report = WriteReport(str(root), "add")
+    with WriteLock(root, "index add"):
+        t0 = time.perf_counter()
+        cfg = read_config(root)
+        opts = IndexOptions.from_dict(cfg["options"])
+        base = cfg["counts"]["rows"]
+        identity = {"corpus": fingerprint(resolve_corpus(corpus)), "replace": replace, "base": base,
+                    "generation": cfg["generation"]}
+        store = DocStore(root / STORE)
+        pending = read_pending(root)
+        if pending is not None and same_operation(pending, "add", identity):
+            logger.info("resuming the unfinished add in %s", root)
+            collect_garbage(root, cfg, keep=shard_files(root))
+        else:
+            rollback(root, cfg, store, pending)
+            write_pending(root, {"op": "add", "identity": identity, "command": f"reasonir index add {root} {corpus}"})
+        tombstones = load_tombstones(root, cfg)
+        total = _ingest(store, corpus, base, tombstones, replace)
+        report.rows_added = total - base
+        report.seconds["ingest"] = time.perf_counter() - t0
+        t = time.perf_counter()
+        _, new_shards = _encode(root, store, opts, run, base, total, report, cfg["encoder"]["fingerprint"])
+        report.seconds["encode"] = time.perf_counter() - t
+        if replace:
+            new_ids = store.ids(base, total)
+            old = [r for rows in store.rows_of_ids(new_ids, below=base).values() for r in rows]
+            report.deleted = len(np.setdiff1d(np.asarray(old, dtype=np.int64), tombstones))
+            tombstones = np.union1d(tombstones, np.asarray(old, dtype=np.int64)).astype(np.int64)
+        cfg["generation"] += 1
+        cfg["_new_shards"] = new_shards
+        _finish(root, cfg, store, opts, tombstones, total, report, reuse_ann=True)
+        _commit(root, cfg, store, new_shards, base, total,
+                {"op": "add", "corpus": str(corpus), "rows": total - base, "replaced": report.deleted})
+    return report
+
+
+def delete_documents(index_dir: str, ids: Sequence[str], missing_ok: bool = False) -> WriteReport:
+    """Delete documents by id (tombstones; BM25 is rebuilt over the remaining documents).
+
+    Raises:
+        KeyError: when an id is not in the index and ``missing_ok`` is false (nothing is changed).
+    """
+    root = Path(index_dir)
+    report = WriteReport(str(root), "delete")
+    with WriteLock(root, "index delete"):
+        t0 = time.perf_counter()
+        cfg = read_config(root)
+        opts = IndexOptions.from_dict(cfg["options"])
+        store = DocStore(root / STORE)
+        rollback(root, cfg, store, read_pending(root))
+        tombstones = load_tombstones(root, cfg)
+        total = cfg["counts"]["rows"]
+        found = store.rows_of_ids(list(dict.fromkeys(ids)), below=total)
+        dead = set(tombstones.tolist())
+        live = {i: [r for r in rows if r not in dead] for i, rows in found.items()}
+        missing = [i for i in dict.fromkeys(ids) if not live.get(i)]
+        if missing and not missing_ok:
+            raise KeyError(f"{len(missing)} id(s) not in the index: {', '.join(map(repr, missing[:10]))}"
+                           f"{' ...' if len(missing) > 10 else ''} (nothing was deleted; pass --missing-ok to skip them)")
+        rows = np.asarray(sorted(r for rs in live.values() for r in rs), dtype=np.int64)
+        report.deleted = int(rows.size)
+        if rows.size == 0:
+            report.operation, report.documents = "noop", cfg["counts"]["documents"]
+            return report
+        cfg["generation"] += 1
+        cfg["_new_shards"] = []
+        _finish(root, cfg, store, opts, np.union1d(tombstones, rows).astype(np.int64), total, report,
+                reuse_ann=True)
+        _commit(root, cfg, store, [], total, total, {"op": "delete", "ids": len(rows)})
+        report.seconds["delete"] = time.perf_counter() - t0
+    return report

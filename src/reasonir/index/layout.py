@@ -1,0 +1,123 @@
+"""The on-disk layout of an index directory and its ``config.json``, the single commit point.
+
+::
+
+    INDEX_DIR/
+      config.json                    committed state (written last, atomically); absent = no index yet
+      .pending.json                  an unfinished build/add (its parameters), removed at commit
+      .lock                          advisory write lock (flock), holder's pid and command inside
+      docs.sqlite                    document store: row, id, title, text, metadata
+      vectors/shard-<start>-<key>.npy  fp16/fp32 vectors of rows [start, start+rows); key = hash of inputs
+      tombstones/g<gen>.npy          sorted int64 rows deleted as of generation <gen>
+      bm25/g<gen>/                   BM25 index over the live rows (+ rows.npy: BM25 position -> row)
+      ann/g<gen>.faiss               optional FAISS index (row i of the index = store row i)
+
+Everything a reader uses is named by ``config.json``; files it does not name (a shard written before
+a crash, the BM25 of an older generation) are ignored by readers and removed by the next writer.
+A shard's name carries a hash of everything that determines its vectors, so a resumed build reuses a
+shard only when it would be re-encoded to the very same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+from collections.abc import Iterable
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from ..errors import DataFormatError
+from ..io import write_json
+
+FORMAT = "reasonir-index"
+FORMAT_VERSION = 1
+CONFIG = "config.json"
+PENDING = ".pending.json"
+LOCK = ".lock"
+STORE = "docs.sqlite"
+VECTORS = "vectors"
+TOMBSTONES = "tombstones"
+BM25_DIR = "bm25"
+ANN_DIR = "ann"
+
+#: packages whose versions are recorded in the config (those that change results or file formats)
+VERSIONED_PACKAGES = ("reasonir", "numpy", "bm25s", "torch", "transformers", "sentence-transformers",
+                      "faiss-cpu", "faiss-gpu", "ray")
+
+
+class IndexNotFoundError(FileNotFoundError):
+    """The directory holds no complete index (nothing, or only an unfinished build)."""
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of the packages that matter for reproducing an index."""
+    out = {"python": platform.python_version()}
+    for name in VERSIONED_PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def canonical_json(obj: Any) -> bytes:
+    """Deterministic JSON bytes (sorted keys, no spaces) for hashing."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode("utf-8")
+
+
+def sha256_file(path: str | os.PathLike, block: int = 1 << 22) -> str:
+    """Hex sha256 of a file's bytes, read in 4 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(block):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def sha256_files(paths: Iterable[Path], root: Path) -> dict[str, str]:
+    """``{path relative to root: sha256}`` for each file."""
+    return {str(p.relative_to(root)): sha256_file(p) for p in sorted(paths)}
+
+
+def read_config(index_dir: str | os.PathLike) -> dict[str, Any]:
+    """The committed ``config.json`` of an index.
+
+    Raises:
+        IndexNotFoundError: when there is no committed index (and says whether a build is unfinished).
+        DataFormatError: when the config is not a reasonir index config of a supported version.
+    """
+    root = Path(index_dir)
+    path = root / CONFIG
+    if not path.exists():
+        if (root / PENDING).exists():
+            pending = json.loads((root / PENDING).read_text(encoding="utf-8"))
+            raise IndexNotFoundError(
+                f"{root}: the index is not complete: an unfinished `{pending.get('op', 'build')}` was interrupted. "
+                "Rerun the same command to resume it (nothing already encoded is encoded again).")
+        if not root.exists():
+            raise IndexNotFoundError(f"{root}: no such index directory; create one with `reasonir index build`")
+        raise IndexNotFoundError(f"{root}: not an index directory (no {CONFIG}); create one with `reasonir index build`")
+    try:
+        cfg = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DataFormatError(f"invalid JSON ({exc.msg})", path, exc.lineno) from None
+    if cfg.get("format") != FORMAT:
+        raise DataFormatError(f"not a reasonir index config (format={cfg.get('format')!r})", path)
+    if cfg.get("format_version") != FORMAT_VERSION:
+        raise DataFormatError(
+            f"index format version {cfg.get('format_version')} is not supported by this reasonir "
+            f"(expects {FORMAT_VERSION}); rebuild the index with this version", path)
+    return cfg
+
+
+def write_config(index_dir: str | os.PathLike, cfg: dict[str, Any]) -> None:
+    """Atomically replace ``config.json`` (the commit point of every write operation)."""
+    write_json(Path(index_dir) / CONFIG, cfg)
+
+
+def shard_name(start: int, key: str) -> str:
+    """File name (relative to the index) of the vector shard starting at ``start`` with input hash ``key``."""
+    return f"{VECTORS}/shard-{start:010d}-{key}.npy"

@@ -1,0 +1,311 @@
+"""Open a committed index and search it: dense (exact or ANN), BM25 (standard or query-side), hybrid.
+
+Hybrid search takes the top ``candidates`` of dense and of BM25, scores the **union** with both
+systems exactly (each candidate's dense score from its stored vector, its BM25 score from the full
+BM25 score vector) and fuses them: min-max-normalised interpolation (``w_dense·dense +
+w_bm25·bm25``, ReasonIR's 0.5/0.5 by default) or reciprocal-rank fusion (see
+:mod:`reasonir.retrieve.fusion`). Searching needs the encoder that built the index: its fingerprint
+is checked against ``config.json`` and a different model is refused.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..retrieve.bm25 import MODES as BM25_MODES
+from ..retrieve.bm25 import BM25Index
+from ..retrieve.fusion import DEFAULT_RRF_K, FUSIONS, interpolate_arrays, rrf_arrays
+from ..retrieve.topk import topk_1d
+from ..types import Document, Run
+from . import encoding
+from .ann import AnnParams, ann_search, gather_rows, load_ann, rescore
+from .derive import load_shards
+from .exact import exact_search
+from .layout import STORE, read_config, sha256_file
+from .encoding import fingerprint_identity
+from .store import DocStore, live_mask
+
+logger = logging.getLogger(__name__)
+
+MODES = ("dense", "bm25", "bm25q", "hybrid")
+
+
+@dataclass
+class Hit:
+    """One search result: document id, fused score, store row, and the per-system scores."""
+
+    id: str
+    score: float
+    row: int
+    dense: float | None = None
+    bm25: float | None = None
+
+
+class Index:
+    """A read-only view of the committed state of an index directory.
+
+    Use :meth:`open`. Thread-safe for concurrent reads of documents; searches that encode queries
+    should be serialised by the caller (the server runs them on one worker thread).
+    """
+
+    def __init__(self, root: Path, cfg: dict[str, Any], spec: encoding.EncoderSpec):
+        self.root = root
+        self.config = cfg
+        self._spec = spec
+        self._encoder = None
+        self._lock = threading.Lock()
+        self.num_rows = int(cfg["counts"]["rows"])
+        self.store = DocStore(root / STORE, readonly=True)
+        self.shards = load_shards(root, cfg["vectors"]["shards"])
+        tomb = cfg.get("tombstones", {}).get("file")
+        self.tombstones = np.load(root / tomb, allow_pickle=False) if tomb else np.zeros(0, dtype=np.int64)
+        self.deleted = None if self.tombstones.size == 0 else ~live_mask(self.num_rows, self.tombstones)
+        # BM25 and ANN are opened now, so a later write that removes this generation's files cannot
+        # pull them from under a long-lived reader (memory maps keep unlinked files readable)
+        self._bm25: tuple[BM25Index, np.ndarray] | None = self._load_bm25() if self.has_bm25 else None
+        self._ann = load_ann(root / cfg["ann"]["file"]) if self.has_ann else None
+
+    # ---------------------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, index_dir: str | Path, model: str | None = None, device: str = "auto",
+             batch_size: int | None = None, verify: bool = False) -> Index:
+        """Open the committed index in ``index_dir``.
+
+        Args:
+            index_dir: the index directory.
+            model: override the encoder location (e.g. a local copy of the same model); it must have
+                the same fingerprint as the one that built the index.
+            device, batch_size: where and how to run the query encoder.
+            verify: check every file's sha256 against ``config.json`` (reads everything once).
+
+        Raises:
+            IndexNotFoundError: no committed index (or only an unfinished build) in ``index_dir``.
+            DataFormatError: a file is missing, truncated or (with ``verify``) corrupted.
+        """
+        root = Path(index_dir)
+        cfg = read_config(root)
+        enc = cfg["encoder"]["spec"]
+        spec = encoding.EncoderSpec(model=model or enc["model"], dtype=enc.get("dtype", "auto"), device=device,
+                                    max_length=enc.get("max_length"), batch_size=batch_size)
+        index = cls(root, cfg, spec)
+        index.check(verify)
+        return index
+
+    def check(self, verify: bool = False) -> None:
+        """Check shard shapes against the config (and every checksum when ``verify``)."""
+        from ..errors import DataFormatError
+
+        dim = self.config["vectors"]["dim"]
+        for meta, arr in zip(self.config["vectors"]["shards"], self.shards):
+            if arr.shape != (meta["rows"], dim):
+                raise DataFormatError(f"shard has shape {arr.shape}, config says {(meta['rows'], dim)}; the index "
+                                      "is damaged, rebuild it", self.root / meta["file"])
+        if sum(m["rows"] for m in self.config["vectors"]["shards"]) != self.num_rows:
+            raise DataFormatError("vector shards do not cover every row; the index is damaged", self.root / "config.json")
+        if verify:
+            files = [(m["file"], m["sha256"]) for m in self.config["vectors"]["shards"]]
+            for key in ("tombstones", "ann"):
+                entry = self.config.get(key) or {}
+                if entry.get("file"):
+                    files.append((entry["file"], entry["sha256"]))
+            files += list(((self.config.get("bm25") or {}).get("files") or {}).items())
+            for rel, digest in files:
+                if sha256_file(self.root / rel) != digest:
+                    raise DataFormatError("checksum mismatch; the file is corrupted, rebuild the index", self.root / rel)
+            for seg in self.config["store"]["segments"]:
+                if self.store.checksum(seg["start"], seg["end"]) != seg["sha256"]:
+                    raise DataFormatError(f"rows {seg['start']}..{seg['end']} changed since they were indexed",
+                                          self.root / STORE)
+
+    # ---------------------------------------------------------------------------------------------
+    @property
+    def num_documents(self) -> int:
+        return int(self.config["counts"]["documents"])
+
+    @property
+    def dim(self) -> int:
+        return int(self.config["vectors"]["dim"])
+
+    @property
+    def has_bm25(self) -> bool:
+        return bool(self.config.get("bm25") and self.config["bm25"].get("dir"))
+
+    @property
+    def has_ann(self) -> bool:
+        return bool(self.config.get("ann") and self.config["ann"].get("file"))
+
+    @property
+    def modes(self) -> list[str]:
+        return ["dense"] + (["bm25", "bm25q", "hybrid"] if self.has_bm25 else [])
+
+    @property
+    def encoder(self):
+        """The query encoder (loaded on first use; refused if its fingerprint differs from the index's)."""
+        if self._encoder is None:
+            with self._lock:
+                if self._encoder is None:
+                    enc = encoding.load(self._spec)
+                    want = fingerprint_identity(self.config["encoder"]["fingerprint"])
+                    got = fingerprint_identity(enc.fingerprint())
+                    if got != want:
+                        raise ConfigError(f"the encoder {self._spec.model!r} ({got}) is not the one this index was "
+                                          f"built with ({want}); search with the same model, or rebuild the index")
+                    self._encoder = enc
+        return self._encoder
+
+    def encode_queries(self, texts: Sequence[str], instruction: str | None = None) -> np.ndarray:
+        """Query vectors ``[n, d]`` (``instruction`` defaults to the index's query instruction)."""
+        instr = instruction if instruction is not None else self.config["instructions"].get("query")
+        return np.asarray(self.encoder.encode_query(list(texts), instruction=instr), dtype=np.float32)
+
+    def encode_documents(self, texts: Sequence[str]) -> np.ndarray:
+        """Document vectors ``[n, d]`` with the index's document instruction (as stored vectors are made)."""
+        instr = self.config["instructions"].get("document")
+        return np.asarray(self.encoder.encode_document(list(texts), instruction=instr), dtype=np.float32)
+
+    # ---------------------------------------------------------------------------------------------
+    def _load_bm25(self) -> tuple[BM25Index, np.ndarray]:
+        """The BM25 index and ``rows`` (BM25 position -> store row)."""
+        d = self.root / self.config["bm25"]["dir"]
+        return BM25Index.load(d, mmap=True), np.load(d / "rows.npy", allow_pickle=False)
+
+    def _bm25_parts(self) -> tuple[BM25Index, np.ndarray]:
+        if self._bm25 is None:
+            raise ConfigError(f"{self.root} has no BM25 index; rebuild it with --bm25 to use bm25/bm25q/hybrid")
+        return self._bm25
+
+    def _ann_index(self):
+        return self._ann
+
+    def dense(self, q: np.ndarray, k: int, exact: bool = False, ef_search: int | None = None,
+              nprobe: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` ``(rows, scores)`` by inner product; ANN when the index has one and not ``exact``."""
+        if self.has_ann and not exact:
+            params = AnnParams.from_dict(self.config["ann"]["params"])
+            cand = ann_search(self._ann_index(), params, q, k, self.tombstones, ef_search, nprobe)
+            return rescore(self.shards, q, cand, k)
+        return exact_search(q, self.shards, k, deleted=self.deleted)
+
+    def bm25(self, text: str, k: int, mode: str = "bm25") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(rows, scores)`` of the BM25 top ``k`` and the full per-row score lookup ``[num_rows]``."""
+        if mode not in BM25_MODES:
+            raise ConfigError(f"unknown BM25 mode {mode!r}; choose one of {', '.join(BM25_MODES)}")
+        bm, rows = self._bm25_parts()
+        scores = bm.score(text, mode)
+        idx, vals = topk_1d(scores, k, min_score=0.0)
+        full = np.zeros(self.num_rows, dtype=np.float64)
+        full[rows] = scores
+        return rows[idx], vals, full
+
+    # ---------------------------------------------------------------------------------------------
+    def search(self, queries: Sequence[str], k: int = 10, mode: str = "hybrid", instruction: str | None = None,
+               fusion: str = "interpolate", weights: Sequence[float] = (0.5, 0.5), rrf_k: float = DEFAULT_RRF_K,
+               candidates: int = 100, bm25_mode: str = "bm25", exact: bool = False) -> list[list[Hit]]:
+        """Search a batch of query texts.
+
+        Args:
+            queries: query texts.
+            k: results per query.
+            mode: ``dense``, ``bm25``, ``bm25q`` or ``hybrid``.
+            instruction: query instruction for the encoder (default: the index's).
+            fusion: hybrid fusion, ``interpolate`` (min-max over the union) or ``rrf``.
+            weights: ``(dense, bm25)`` fusion weights.
+            rrf_k: RRF constant.
+            candidates: per-system candidates fused in hybrid mode (at least ``k``).
+            bm25_mode: BM25 scoring used inside hybrid (``bm25`` or ``bm25q``).
+            exact: exact dense search even when the index has an ANN index.
+
+        Returns:
+            Per query, up to ``k`` hits, best first.
+        """
+        if mode not in MODES:
+            raise ConfigError(f"unknown search mode {mode!r}; choose one of {', '.join(MODES)}")
+        if fusion not in FUSIONS:
+            raise ConfigError(f"unknown fusion {fusion!r}; choose one of {', '.join(FUSIONS)}")
+        if k <= 0:
+            raise ConfigError(f"k must be positive, got {k}")
+        texts = list(queries)
+        if not texts:
+            return []
+        if mode in ("bm25", "bm25q"):
+            out = []
+            for text in texts:
+                rows, vals, _ = self.bm25(text, k, mode)
+                out.append([Hit("", float(v), int(r), bm25=float(v)) for r, v in zip(rows, vals)])
+            return self._with_ids(out)
+        q = self.encode_queries(texts, instruction)
+        if mode == "dense":
+            rows, vals = self.dense(q, k, exact)
+            out = [[Hit("", float(v), int(r), dense=float(v)) for r, v in zip(rr, vv) if r >= 0]
+                   for rr, vv in zip(rows, vals)]
+            return self._with_ids(out)
+        c = max(candidates, k)
+        drows, dvals = self.dense(q, c, exact)
+        out = []
+        for i, text in enumerate(texts):
+            brows, _, bfull = self.bm25(text, c, bm25_mode)
+            dr = drows[i][drows[i] >= 0]
+            union = np.unique(np.concatenate([dr, brows]))
+            dense_scores = gather_rows(self.shards, union) @ q[i]            # [u, d] x [d] -> [u]
+            bm25_scores = bfull[union]
+            if fusion == "interpolate":
+                fused = interpolate_arrays([dense_scores, bm25_scores], weights)
+            else:
+                dpos = {int(r): n + 1 for n, r in enumerate(dr)}
+                bpos = {int(r): n + 1 for n, r in enumerate(brows)}
+                fused = rrf_arrays([np.asarray([dpos.get(int(r), 0) for r in union]),
+                                    np.asarray([bpos.get(int(r), 0) for r in union])], weights, rrf_k)
+            top, _ = topk_1d(fused, k)        # ties: lower row first (union is sorted)
+            out.append([Hit("", float(fused[j]), int(union[j]), dense=float(dense_scores[j]),
+                            bm25=float(bm25_scores[j])) for j in top])
+        return self._with_ids(out)
+
+    def _with_ids(self, hits: list[list[Hit]]) -> list[list[Hit]]:
+        rows = sorted({h.row for hs in hits for h in hs})
+        ids = dict(zip(rows, self.store.ids_of_rows(rows))) if rows else {}
+        for hs in hits:
+            for h in hs:
+                h.id = ids[h.row]
+        return hits
+
+    def search_run(self, queries: Mapping[str, str], k: int = 100, batch_size: int = 64, **kwargs: Any) -> Run:
+        """Search ``{query_id: text}`` and return a run ``{query_id: {doc_id: score}}``."""
+        qids = list(queries)
+        run: Run = {}
+        for lo in range(0, len(qids), batch_size):
+            part = qids[lo:lo + batch_size]
+            for qid, hits in zip(part, self.search([queries[q] for q in part], k=k, **kwargs)):
+                run[qid] = {h.id: h.score for h in hits}
+        return run
+
+    # ---------------------------------------------------------------------------------------------
+    def documents(self, rows: Sequence[int]) -> list[Document]:
+        """Documents at the given store rows."""
+        return self.store.get_rows(rows)
+
+    def get(self, doc_id: str) -> Document | None:
+        """The live document with this id, or ``None``."""
+        found = self.store.rows_of_ids([doc_id], below=self.num_rows).get(doc_id, [])
+        live = [r for r in found if self.deleted is None or not self.deleted[r]]
+        return self.store.get_rows([live[-1]])[0] if live else None
+
+    def info(self) -> dict[str, Any]:
+        """A summary for ``index info`` and the server's ``/health``."""
+        cfg = self.config
+        return {"documents": self.num_documents, "rows": self.num_rows, "deleted": int(self.tombstones.size),
+                "generation": cfg["generation"], "model": cfg["encoder"]["spec"]["model"], "dim": self.dim,
+                "vector_dtype": cfg["vectors"]["dtype"], "shards": len(cfg["vectors"]["shards"]),
+                "bm25": self.has_bm25, "ann": cfg["ann"]["kind"] if self.has_ann else None,
+                "ann_recall_at_10": (cfg.get("ann") or {}).get("recall_at_10"), "modes": self.modes,
+                "query_instruction": cfg["instructions"].get("query")}
+
+    def close(self) -> None:
+        self.store.close()
