@@ -7,9 +7,11 @@ takes a batch of prompts and returns one :class:`Generation` per prompt, in orde
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Union, runtime_checkable
+
+from ..errors import ConfigError, ReasonIRError
 
 Message = dict[str, str]
 Prompt = Union[str, list[Message]]
@@ -71,3 +73,56 @@ class LLM(Protocol):
     def generate(self, prompts: Sequence[Prompt], params: GenerationParams | None = None) -> list[Generation]:
         """One :class:`Generation` per prompt, in order."""
         ...
+
+
+#: called by backends that support it with ``(index_in_batch, generation)`` as soon as one answer is in
+ResultCallback = Callable[[int, Generation], None]
+
+
+class LLMError(ReasonIRError):
+    """An LLM backend failed to answer (after its retries), or answered something unusable."""
+
+
+class LLMConnectionError(LLMError):
+    """The backend could not be reached (connection refused, DNS, timeouts) within the retry budget."""
+
+
+class LLMResponseError(LLMError):
+    """The backend answered with an error status or a body that cannot be read."""
+
+    def __init__(self, message: str, status: int | None = None):
+        self.status = status
+        super().__init__(message)
+
+
+ROLES = ("system", "user", "assistant")
+
+
+def check_prompt(prompt: Any, where: str = "prompt") -> Prompt:
+    """Validate one prompt: a string, or a non-empty list of ``{"role", "content"}`` messages.
+
+    Raises:
+        ConfigError: naming the offending message and the valid roles.
+    """
+    if isinstance(prompt, str):
+        return prompt
+    if not isinstance(prompt, list) or not prompt:
+        raise ConfigError(f"{where}: a prompt is a string or a non-empty list of chat messages, "
+                          f"got {type(prompt).__name__}")
+    for i, msg in enumerate(prompt):
+        if not isinstance(msg, dict) or not isinstance(msg.get("content"), str):
+            raise ConfigError(f"{where}: message {i} must be a dict with a string 'content'")
+        if msg.get("role") not in ROLES:
+            raise ConfigError(f"{where}: message {i} has role {msg.get('role')!r}; use one of {', '.join(ROLES)}")
+    return prompt
+
+
+def is_chat(prompt: Prompt) -> bool:
+    """Whether ``prompt`` is a list of chat messages (else a raw completion string)."""
+    return not isinstance(prompt, str)
+
+
+def apply_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
+    """Cut ``text`` at the earliest stop string (excluded); returns ``(text, stopped)``."""
+    cut = min((i for i in (text.find(s) for s in stop if s) if i >= 0), default=-1)
+    return (text[:cut], True) if cut >= 0 else (text, False)

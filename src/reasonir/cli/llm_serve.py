@@ -1,0 +1,29 @@
+"""``reasonir llm-serve SPEC [--host 127.0.0.1] [--port 8000]``: an OpenAI-compatible server."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..config import add_arguments, from_args
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from ..workflows.llm_serve import LLMServeConfig
+
+    p = sub.add_parser("llm-serve", help="serve an LLM over an OpenAI-compatible HTTP API",
+                       description="Serve any LLM backend (default: the embedded smollm2) at /v1/chat/completions, "
+                                   "/v1/completions and /v1/models. Binds 127.0.0.1 unless --host says otherwise.")
+    add_arguments(p, LLMServeConfig)
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ..workflows.llm_serve import LLMServeConfig, run_llm_serve
+
+    cfg = from_args(LLMServeConfig, args)
+
+    def ready(server) -> None:
+        print(f"serving {server.llm.name} at {server.url}  (spec: {server.spec})", flush=True)
+
+    run_llm_serve(cfg, on_ready=ready)
+    return 0

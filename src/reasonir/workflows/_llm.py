@@ -1,0 +1,42 @@
+"""Helpers shared by the LLM-using commands (``rewrite``, ``rerank``): open the LLM from a config,
+pick a reproducible sample of queries, report LLM counters."""
+
+from __future__ import annotations
+
+import logging
+import random
+from typing import Any
+
+from ..errors import ConfigError
+from ..llm import CachedLLM, load_llm
+from ..types import Queries
+
+logger = logging.getLogger(__name__)
+
+#: config fields passed to ``load_llm`` as backend options (``None`` values are left out)
+LLM_OPTION_FIELDS = ("concurrency", "timeout", "max_retries", "batch_size", "device")
+
+
+def open_llm(cfg: Any, spec: str | None = None) -> CachedLLM:
+    """``load_llm`` with the config's spec, cache (``llm_cache``: path, ``off``, or default) and options."""
+    kw = {name: getattr(cfg, name) for name in LLM_OPTION_FIELDS if getattr(cfg, name, None) is not None}
+    cache = getattr(cfg, "llm_cache", None)
+    return load_llm(spec or cfg.llm, **({} if cache is None else {"cache": cache}), **kw)
+
+
+def sample_queries(queries: Queries, n: int, seed: int = 0) -> Queries:
+    """A reproducible sample of ``n`` queries (all when ``n <= 0`` or ``n >= len``), in the input order.
+
+    The sample depends only on the set of query ids, ``n`` and ``seed``.
+    """
+    if n < 0:
+        raise ConfigError(f"sample size must be >= 0, got {n}")
+    if n == 0 or n >= len(queries):
+        return dict(queries)
+    chosen = set(random.Random(seed).sample(sorted(queries), n))
+    return {q: t for q, t in queries.items() if q in chosen}
+
+
+def llm_report(llm: CachedLLM) -> dict[str, Any]:
+    """The LLM's identity and counters, for ``*.config.json`` files and CLI summaries."""
+    return {"llm": llm.name, **llm.summary()}

@@ -1,0 +1,59 @@
+"""``reasonir llm-serve SPEC``: serve any LLM backend over an OpenAI-compatible HTTP API."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from ..llm.batching import MicroBatchingLLM
+from ..llm.server import LLMServer
+from ._llm import open_llm
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class LLMServeConfig:
+    """Options of ``reasonir llm-serve``."""
+
+    llm: str = field(default="smollm2", metadata={
+        "positional": True, "help": "LLM spec: smollm2, transformers:PATH, vllm:PATH, http://HOST:PORT/v1#MODEL, ..."})
+    host: str = field(default="127.0.0.1", metadata={"help": "interface to bind (0.0.0.0 exposes it to the network)"})
+    port: int = field(default=8000, metadata={"help": "TCP port (0: any free port)"})
+    model_name: str | None = field(default=None, metadata={"help": "model id clients send (default: the spec)"})
+    llm_cache: str | None = field(default="off", metadata={
+        "help": "answer from / store into this response cache (SQLite path; default off)"})
+    batch_size: int | None = field(default=None, metadata={"help": "local backends: prompts per batch"})
+    device: str | None = field(default=None, metadata={"help": "local backends: cpu, cuda, ..."})
+    concurrency: int | None = field(default=None, metadata={"help": "HTTP backends (proxying): requests in flight"})
+    timeout: float | None = field(default=None, metadata={"help": "HTTP backends (proxying): seconds per request"})
+    max_retries: int | None = field(default=None, metadata={"help": "HTTP backends (proxying): retries"})
+    micro_batch: int | None = field(default=None, metadata={
+        "help": "answer concurrent requests together, up to N prompts per model call (default: the local "
+                "backend's batch size, 64 for vLLM; 0 = off; proxies never batch)"})
+    micro_batch_wait: float = field(default=0.01, metadata={"help": "seconds a request waits for company"})
+
+
+def build_server(cfg: LLMServeConfig) -> LLMServer:
+    """Load the LLM (micro-batched when it is a local model) and bind the server (not yet serving)."""
+    llm = open_llm(cfg)
+    size = cfg.micro_batch
+    if size is None:
+        size = getattr(llm.backend, "batch_size", None) or (64 if llm.name.startswith("vllm:") else 0)
+    if size and size > 1 and not hasattr(llm.backend, "client"):       # HTTP proxies have their own pool
+        llm.backend = MicroBatchingLLM(llm.backend, max_batch=size, max_wait=cfg.micro_batch_wait)
+        logger.info("micro-batching up to %d prompts per model call", size)
+    return LLMServer(llm, host=cfg.host, port=cfg.port, model_name=cfg.model_name or cfg.llm)
+
+
+def run_llm_serve(cfg: LLMServeConfig, on_ready=None) -> None:
+    """Serve until interrupted. ``on_ready(server)`` is called once the port is bound."""
+    server = build_server(cfg)
+    logger.info("serving %s at %s (model %r)", server.llm.name, server.url, server.model_name)
+    if on_ready is not None:
+        on_ready(server)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+        server.llm.close()

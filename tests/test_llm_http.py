@@ -1,0 +1,175 @@
+"""The OpenAI-compatible server and client, talking over real HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from reasonir.llm import FunctionLLM, Generation, GenerationParams, LLMError, LLMResponseError, load_llm
+from reasonir.llm.openai_compat import OpenAICompatibleLLM
+from reasonir.llm.server import LLMServer
+
+
+def scripted(prompt, params):
+    """Echo the last message; attach fake logprobs when asked (like a backend that offers them)."""
+    text = prompt if isinstance(prompt, str) else prompt[-1]["content"]
+    gen = Generation(text=f"re:{text}", prompt_tokens=len(text.split()), completion_tokens=2, finish_reason="stop")
+    if params.logprobs:
+        gen.logprobs = [{"re": -0.1, "x": -2.3}, {":": -0.01}]
+        gen.metadata["tokens"] = ["re", ":"]
+    return gen
+
+
+@pytest.fixture()
+def server():
+    with LLMServer(load_llm(FunctionLLM(scripted, "scripted", concurrency=4), cache=None),
+                   model_name="tiny") as srv:
+        yield srv
+
+
+def _post(url, body):
+    req = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def test_server_speaks_the_openai_wire_format(server):
+    models = json.loads(urllib.request.urlopen(server.url + "/models", timeout=10).read())
+    assert [m["id"] for m in models["data"]] == ["tiny"]
+    chat = _post(server.url + "/chat/completions",
+                 {"model": "tiny", "messages": [{"role": "user", "content": "hello there"}], "max_tokens": 5})
+    assert chat["object"] == "chat.completion"
+    assert chat["choices"][0]["message"] == {"role": "assistant", "content": "re:hello there"}
+    assert chat["usage"] == {"prompt_tokens": 2, "completion_tokens": 2, "total_tokens": 4}
+    comp = _post(server.url + "/completions", {"model": "tiny", "prompt": ["a", "b c"], "max_tokens": 5})
+    assert [c["text"] for c in comp["choices"]] == ["re:a", "re:b c"] and comp["usage"]["prompt_tokens"] == 3
+
+
+def test_server_rejects_bad_requests_with_openai_errors(server):
+    for body, status in (({"model": "other", "messages": [{"role": "user", "content": "x"}]}, 404),
+                         ({"messages": [{"role": "robot", "content": "x"}]}, 400),
+                         ({"messages": [{"role": "user", "content": "x"}], "stream": True}, 400),
+                         ({"prompt": 5}, 400)):
+        path = "/completions" if "prompt" in body else "/chat/completions"
+        with pytest.raises(urllib.error.HTTPError) as err:
+            _post(server.url + path, body)
+        assert err.value.code == status
+        assert "message" in json.loads(err.value.read())["error"]
+
+
+def test_client_round_trip_chat_raw_and_logprobs(server, tmp_path):
+    llm = load_llm(server.spec, cache=tmp_path / "c.sqlite")
+    assert llm.name == f"{server.url}#tiny"
+    chat = [{"role": "system", "content": "s"}, {"role": "user", "content": "what is up"}]
+    g_chat, g_raw = llm.generate([chat, "plain prompt"], GenerationParams(max_tokens=4))
+    assert (g_chat.text, g_raw.text) == ("re:what is up", "re:plain prompt")
+    assert g_chat.prompt_tokens == 3 and g_chat.completion_tokens == 2 and g_chat.finish_reason == "stop"
+    lp_chat, lp_raw = llm.generate([chat, "plain prompt"], GenerationParams(max_tokens=4, logprobs=2))
+    for g in (lp_chat, lp_raw):
+        assert g.logprobs == [{"re": -0.1, "x": -2.3}, {":": -0.01}] and g.metadata["tokens"] == ["re", ":"]
+    assert llm.stats.calls == 4 and llm.stats.prompt_tokens == 2 * (3 + 2)
+
+
+def test_client_discovers_the_only_model(server):
+    backend = OpenAICompatibleLLM(server.url)
+    assert backend.model == "tiny"
+
+
+def test_client_reports_http_errors_without_retrying(server):
+    backend = OpenAICompatibleLLM(server.url, model="not-served")
+    with pytest.raises(LLMResponseError, match="not served") as err:
+        backend.generate(["x"])
+    assert err.value.status == 404 and backend.stats.requests == 1 and backend.stats.retries == 0
+
+
+def test_concurrency_overlaps_requests():
+    def slow(prompt, params):
+        time.sleep(0.2)
+        return "Relevance score: 3"
+
+    with LLMServer(FunctionLLM(slow, "slow", concurrency=16), model_name="slow") as srv:
+        times = {}
+        for conc in (1, 8):
+            llm = load_llm(srv.spec, cache=None, concurrency=conc)
+            t0 = time.perf_counter()
+            out = llm.generate([f"p{i}" for i in range(16)], GenerationParams(max_tokens=4))
+            times[conc] = time.perf_counter() - t0
+            assert [g.text for g in out] == ["Relevance score: 3"] * 16
+            llm.close()
+    assert times[1] > 3.0 and times[8] < times[1] / 3
+
+
+def test_answers_arrive_in_prompt_order_and_errors_name_the_prompt():
+    def picky(prompt, params):
+        if "bad" in prompt:
+            raise LLMError("cannot answer")
+        time.sleep(0.01 * (hash(prompt) % 5))
+        return prompt
+
+    with LLMServer(FunctionLLM(picky, "picky", concurrency=8), model_name="picky") as srv:
+        llm = load_llm(srv.spec, cache=None, concurrency=8, max_retries=0)
+        prompts = [f"p{i}" for i in range(20)]
+        assert [g.text for g in llm.generate(prompts)] == prompts
+        with pytest.raises(LLMError, match="prompt 3"):
+            llm.generate(["a", "b", "c", "bad one", "d"])
+
+
+def test_micro_batching_coalesces_concurrent_callers():
+    import threading
+
+    from reasonir.llm import MicroBatchingLLM
+
+    sizes = []
+
+    class Recorder:
+        name = "rec"
+
+        def generate(self, prompts, params=None):
+            sizes.append(len(prompts))
+            if any("boom" in p for p in prompts):
+                raise LLMError("backend failed")
+            time.sleep(0.05)
+            return [Generation(text=f"{p}|{params.max_tokens}") for p in prompts]
+
+    mb = MicroBatchingLLM(Recorder(), max_batch=8, max_wait=0.3)
+    results = {}
+    start = threading.Barrier(9)
+
+    def call(i, max_tokens):
+        start.wait()
+        results[i] = mb.generate([f"p{i}"], GenerationParams(max_tokens=max_tokens))[0].text
+
+    threads = [threading.Thread(target=call, args=(i, 4 if i < 6 else 5)) for i in range(9)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == {i: f"p{i}|{4 if i < 6 else 5}" for i in range(9)}   # nobody gets another's answer
+    assert sum(sizes) == 9 and len(sizes) <= 5 and max(sizes) <= 8           # shared batches, params not mixed
+    with pytest.raises(LLMError, match="backend failed"):
+        mb.generate(["boom"])
+
+
+def test_llm_serve_micro_batches_a_local_backend(monkeypatch):
+    from reasonir.llm import MicroBatchingLLM
+    from reasonir.workflows import llm_serve
+
+    class Local:
+        name = "local"
+        batch_size = 4
+        supports_on_result = False
+
+        def generate(self, prompts, params=None):
+            return [Generation(text="ok") for _ in prompts]
+
+    monkeypatch.setattr(llm_serve, "open_llm", lambda cfg: load_llm(Local(), cache=None))
+    server = llm_serve.build_server(llm_serve.LLMServeConfig(llm="local", port=0))
+    try:
+        assert isinstance(server.llm.backend, MicroBatchingLLM) and server.llm.backend.max_batch == 4
+        assert server.model_name == "local" and server.server_address[0] == "127.0.0.1"
+    finally:
+        server.server_close()
