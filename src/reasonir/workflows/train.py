@@ -1,0 +1,18 @@
+"""``reasonir train CONFIG.yaml``: contrastive training of an encoder (the ReasonIR recipe).
+
+The command reads one :class:`~reasonir.train.config.TrainConfig` (a YAML/JSON file, overridden by
+flags) and calls :func:`reasonir.train.train`. Launch it under ``accelerate launch`` for several
+processes (DDP, FSDP, DeepSpeed): the engine comes from the accelerate config, the recipe from ours.
+"""
+
+from __future__ import annotations
+
+from ..train.config import TrainConfig
+from ..train.trainer import TrainOutcome, train
+
+__all__ = ["TrainConfig", "TrainOutcome", "run_train"]
+
+
+def run_train(cfg: TrainConfig) -> TrainOutcome:
+    """Train as ``cfg`` says; the final model is exported to ``cfg.output_dir``."""
+    return train(cfg)
