@@ -17,7 +17,7 @@ from .._logging import configure_logging, set_progress
 from ..errors import ReasonIRError
 
 #: command modules, in the order ``--help`` lists them
-COMMAND_MODULES = ("retrieve", "evaluate", "encode", "rewrite", "rerank", "llm-serve", "index", "search", "serve", "demo", "synthesize", "train")
+COMMAND_MODULES = ("retrieve", "evaluate", "encode", "rag", "rewrite", "rerank", "llm-serve", "index", "search", "serve", "demo", "synthesize", "train")
 
 logger = logging.getLogger("reasonir.cli")
 

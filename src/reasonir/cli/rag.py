@@ -1,0 +1,85 @@
+"""``reasonir rag`` (closed-book vs retrieval-augmented QA) and ``reasonir rag-datastore`` (merge
+retrieved pools into one deduplicated corpus)."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..config import add_arguments, from_args
+from ._common import print_json
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from ..workflows.rag import RagConfig
+
+    p = sub.add_parser(
+        "rag", help="MMLU/GPQA accuracy closed-book vs with retrieved passages",
+        description="Answer MMLU or GPQA questions with an LLM, closed-book and with the top-k passages "
+                    "from an index, a run file or a corpus; write per-question results and a report "
+                    "(JSON, Markdown, bar chart) with a paired-bootstrap interval on the difference.")
+    add_arguments(p, RagConfig)
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object (last line)")
+    p.set_defaults(func=_run)
+
+    d = sub.add_parser(
+        "rag-datastore", help="merge retrieved pools into one corpus without exact-duplicate texts",
+        description="Merge the documents ranked in one or more TREC runs (top --k per query) into a "
+                    "JSONL corpus with sequential ids, dropping exact-duplicate texts.")
+    d.add_argument("--run", dest="runs", nargs="+", required=True, metavar="RUN", help="TREC run files")
+    d.add_argument("--corpus", default=None, help="corpus (JSONL or BEIR folder) holding the ranked documents")
+    d.add_argument("--index", default=None, help="or: a reasonir index holding them")
+    d.add_argument("--k", type=int, default=None, help="documents per query and run (default: all)")
+    d.add_argument("--normalize-whitespace", action="store_true",
+                   help="treat texts that differ only in whitespace as duplicates")
+    d.add_argument("--out", required=True, help="output corpus (JSONL)")
+    d.add_argument("--json", action="store_true", help="print the counts as one JSON object")
+    d.set_defaults(func=_datastore)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ..workflows.rag import RagConfig, run_rag
+
+    cfg = from_args(RagConfig, args)
+    outcome = run_rag(cfg)
+    rep = outcome.report
+    summary = {"benchmark": cfg.benchmark, "n": rep["n"], **{
+        f"{c}_{k}": v[k] for c, v in rep["conditions"].items()
+        for k in ("accuracy", "accuracy_with_fallback", "parse_failure_rate")}}
+    if "difference" in rep:
+        d = rep["difference"]["strict"]
+        summary.update(delta=d["delta"], delta_ci=[d["ci_low"], d["ci_high"]])
+    summary["wall_seconds"] = rep.get("meta", {}).get("wall_seconds")
+    summary["outputs"] = outcome.paths
+    if args.json:
+        print_json(summary)
+        return 0
+    print(f"{cfg.benchmark}: {rep['n']} questions")
+    for c, v in rep["conditions"].items():
+        print(f"  {c:6s} accuracy {100 * v['accuracy']:.1f}%  with fallback {100 * v['accuracy_with_fallback']:.1f}%"
+              f"  unparseable {v['parse_failures']} ({100 * v['parse_failure_rate']:.1f}%)")
+    if "difference" in rep:
+        d = rep["difference"]["strict"]
+        print(f"  rag - closed: {100 * d['delta']:+.1f} points "
+              f"[{100 * d['ci_low']:+.1f}, {100 * d['ci_high']:+.1f}] ({100 * d['confidence']:.0f}% bootstrap)")
+    print(f"  report: {outcome.paths.get('markdown')}")
+    return 0
+
+
+def _datastore(args: argparse.Namespace) -> int:
+    from ..errors import ConfigError
+    from ..io import read_run, write_corpus, write_json
+    from ..rag.datastore import merge_runs
+    from ..workflows.rag import corpus_text_lookup
+
+    if bool(args.corpus) == bool(args.index):
+        raise ConfigError("rag-datastore: pass exactly one of --corpus or --index for the document texts")
+    texts = corpus_text_lookup(corpus=args.corpus, index=args.index)
+    docs, stats = merge_runs(((r, read_run(r)) for r in args.runs), texts, k=args.k,
+                             normalize=args.normalize_whitespace)
+    write_corpus(args.out, docs)
+    write_json(args.out + ".stats.json", stats.to_dict())
+    if args.json:
+        print_json({"out": args.out, **stats.to_dict()})
+    else:
+        print(f"{stats.kept} passages written to {args.out} ({stats.seen} seen, {stats.duplicates} exact duplicates dropped)")
+    return 0

@@ -1,0 +1,220 @@
+"""``reasonir rag``: closed-book vs retrieval-augmented accuracy on MMLU or GPQA with any LLM.
+
+One call (:func:`run_rag`) loads the benchmark, opens the passage source (a ``reasonir`` index, a
+precomputed run + corpus, or BM25 over a corpus built on the fly), loads the LLM through
+:func:`reasonir.llm.load_llm`, answers every question closed-book and with passages, and writes into
+``--out``:
+
+* ``config.json`` — the resolved configuration;
+* ``results.jsonl`` — one row per question (enough to recompute every reported number);
+* ``report.json``, ``report.md``, ``accuracy.png`` — the report;
+* ``generations.<stage>.jsonl`` — resumable generation checkpoints.
+
+``--report-only`` rebuilds the report from an existing ``results.jsonl`` without any model.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..config import save_config, to_dict
+from ..errors import ConfigError
+from ..io import iter_jsonl, read_corpus, write_jsonl
+from ..llm.base import GenerationParams
+from ..prompts.rag import PROMPT_VERSION
+from ..rag.benchmarks import GPQA_SUBSETS, load_gpqa, load_mmlu
+from ..rag.passages import PassageSource, RetrieverPassageSource, RunPassageSource, corpus_texts
+from ..rag.pipeline import DEFAULT_K, QUERY_MODES, EvalSettings, evaluate_questions
+from ..rag.questions import MMLU_GROUPS, MMLU_SUBJECT_GROUP, MMLU_SUBJECTS, select_questions
+from ..rag.report import write_report
+from ..rag.stats import CONDITIONS, summarize
+
+logger = logging.getLogger(__name__)
+
+BENCHMARKS = ("mmlu", "gpqa")
+SEARCH_MODES = ("auto", "dense", "bm25", "bm25q", "hybrid")
+
+
+@dataclass
+class RagConfig:
+    """Options of ``reasonir rag``."""
+
+    benchmark: str = field(metadata={"help": "benchmark", "choices": BENCHMARKS})
+    llm: str | None = field(default=None, metadata={
+        "help": "reader LLM spec: smollm2, openai:MODEL, http://HOST:PORT/v1#MODEL, transformers:PATH, vllm:PATH"})
+    index: str | None = field(default=None, metadata={"help": "a reasonir index directory to search"})
+    run: str | None = field(default=None, metadata={
+        "help": "precomputed TREC run keyed by question id (texts from --corpus or --index)"})
+    corpus: str | None = field(default=None, metadata={
+        "help": "corpus (JSONL or BEIR folder): texts for --run, or searched with in-memory BM25"})
+    search: str = field(default="auto", metadata={
+        "help": "search mode; auto = dense for --index, bm25 for --corpus", "choices": SEARCH_MODES})
+    data: str | None = field(default=None, metadata={
+        "help": "local benchmark release (MMLU zip/folder, GPQA zip/csv); default: the Hugging Face Hub"})
+    split: str = field(default="test", metadata={"help": "MMLU split", "choices": ("test", "val", "dev")})
+    subset: str = field(default="diamond", metadata={"help": "GPQA subset", "choices": GPQA_SUBSETS})
+    subjects: list[str] | None = field(default=None, metadata={
+        "help": "MMLU subjects/groups or GPQA domains/subdomains to keep"})
+    limit: int | None = field(default=None, metadata={"help": "evaluate at most N questions"})
+    limit_per_subject: int | None = field(default=None, metadata={"help": "at most N questions per subject"})
+    k: int | None = field(default=None, metadata={"help": "passages per question (default: 3 MMLU, 5 GPQA)"})
+    query: str = field(default="question", metadata={"help": "retrieval query", "choices": QUERY_MODES})
+    conditions: str = field(default="closed,rag", metadata={"help": "closed, rag or closed,rag"})
+    max_tokens: int = field(default=2048, metadata={"help": "max generated tokens per answer"})
+    temperature: float = field(default=0.0, metadata={"help": "sampling temperature (0 = greedy)"})
+    top_p: float = field(default=1.0, metadata={"help": "nucleus sampling mass"})
+    batch_size: int = field(default=8, metadata={"help": "prompts per LLM call"})
+    passage_words: int | None = field(default=None, metadata={"help": "cut each passage to N words"})
+    seed: int = field(default=12345, metadata={"help": "seed of GPQA option shuffling and the random fallback"})
+    bootstrap: int = field(default=1000, metadata={"help": "paired-bootstrap resamples"})
+    out: str | None = field(default=None, metadata={"help": "output folder (default: rag-<benchmark>)"})
+    cache: str | None = field(default=None, metadata={
+        "help": "LLM response cache (SQLite path, or 'off'; default: the user cache, off for GPQA)"})
+    chart: bool = field(default=True, metadata={"help": "draw accuracy.png (needs matplotlib)"})
+    report_only: bool = field(default=False, metadata={"help": "rebuild the report from OUT/results.jsonl"})
+
+    def out_dir(self) -> Path:
+        return Path(self.out or f"rag-{self.benchmark}")
+
+    def condition_list(self) -> tuple[str, ...]:
+        conds = tuple(c.strip() for c in self.conditions.split(",") if c.strip())
+        bad = [c for c in conds if c not in CONDITIONS]
+        if bad or not conds:
+            raise ConfigError(f"--conditions {self.conditions!r}: use closed, rag or closed,rag")
+        return conds
+
+
+@dataclass
+class RagOutcome:
+    report: dict[str, Any]
+    rows: list[dict[str, Any]]
+    paths: dict[str, str]
+
+
+def load_questions(cfg: RagConfig):
+    """The benchmark's questions after subject selection and limits."""
+    if cfg.benchmark == "mmlu":
+        wanted = None
+        if cfg.subjects:   # read only the files needed: expand groups to subjects
+            names = {s.strip().lower().replace("-", "_").replace(" ", "_") for s in cfg.subjects}
+            wanted = sorted({s for n in names for s in MMLU_GROUPS.get(n, (n,))} & set(MMLU_SUBJECT_GROUP)) or None
+        questions = load_mmlu(cfg.data, cfg.split, subjects=wanted)
+        known = (*MMLU_SUBJECTS, *MMLU_GROUPS)
+    elif cfg.benchmark == "gpqa":
+        questions = load_gpqa(cfg.data, cfg.subset, seed=cfg.seed)
+        known = ()
+    else:
+        raise ConfigError(f"unknown benchmark {cfg.benchmark!r}; choose one of {', '.join(BENCHMARKS)}")
+    return select_questions(questions, cfg.subjects, cfg.limit, cfg.limit_per_subject, known=known)
+
+
+def corpus_text_lookup(corpus: str | None = None, index: str | None = None) -> dict[str, str]:
+    """``{doc_id: passage text}`` from a corpus file/folder or from an index's document store."""
+    if index:
+        from ..rag.index_source import index_texts
+
+        return index_texts(index)
+    if not corpus:
+        raise ConfigError("document texts needed: pass --corpus FILE or --index DIR")
+    return corpus_texts(read_corpus(corpus))
+
+
+def open_source(cfg: RagConfig) -> PassageSource | None:
+    """The passage source the config names (``None`` when none is given)."""
+    if cfg.index:
+        from ..rag.index_source import IndexPassageSource
+
+        if cfg.run:
+            return RunPassageSource.from_files(cfg.run, corpus_text_lookup(index=cfg.index))
+        return IndexPassageSource.open(cfg.index, mode=None if cfg.search == "auto" else cfg.search)
+    if cfg.run:
+        if not cfg.corpus:
+            raise ConfigError("--run needs the documents' texts: add --corpus FILE or --index DIR")
+        return RunPassageSource.from_files(cfg.run, corpus_text_lookup(corpus=cfg.corpus))
+    if cfg.corpus:
+        mode = "bm25" if cfg.search == "auto" else cfg.search
+        if mode not in ("bm25", "bm25q"):
+            raise ConfigError(f"--corpus without --index supports --search bm25 or bm25q, not {mode!r}; "
+                              "build an index (reasonir index build) for dense or hybrid search")
+        return RetrieverPassageSource.bm25(read_corpus(cfg.corpus), mode=mode, name=f"{mode}:{cfg.corpus}")
+    return None
+
+
+def _meta(cfg: RagConfig, source_name: str | None, llm_name: str | None) -> dict[str, Any]:
+    return {"benchmark": cfg.benchmark, "subset": cfg.subset if cfg.benchmark == "gpqa" else None,
+            "split": cfg.split if cfg.benchmark == "mmlu" else None, "llm": llm_name, "source": source_name,
+            "k": cfg.k or DEFAULT_K[cfg.benchmark], "query": cfg.query, "prompt_version": PROMPT_VERSION,
+            "seed": cfg.seed, "max_tokens": cfg.max_tokens, "temperature": cfg.temperature,
+            "config": to_dict(cfg)}
+
+
+def rebuild_report(cfg: RagConfig) -> RagOutcome:
+    """Recompute the report from ``OUT/results.jsonl`` (no model, no retrieval)."""
+    out = cfg.out_dir()
+    rows = [row for _, row in iter_jsonl(out / "results.jsonl")]
+    conds = tuple(c for c in CONDITIONS if rows and c in rows[0])
+    old: dict[str, Any] = {}
+    if (out / "report.json").exists():   # keep what ran (LLM, source, timings); recompute the numbers
+        old = json.loads((out / "report.json").read_text(encoding="utf-8")).get("meta", {})
+    report = {"meta": old or _meta(cfg, None, None),
+              **summarize(rows, conds, cfg.bootstrap, cfg.seed)}
+    return RagOutcome(report=report, rows=rows, paths=write_report(report, out, chart=cfg.chart))
+
+
+def run_rag(cfg: RagConfig, llm=None) -> RagOutcome:
+    """Run the whole evaluation the config describes and write its outputs.
+
+    Args:
+        cfg: the options.
+        llm: an already built LLM (tests, notebooks); default: ``load_llm(cfg.llm, cache=cfg.cache)``.
+    """
+    if cfg.report_only:
+        return rebuild_report(cfg)
+    t_start = time.perf_counter()
+    conditions = cfg.condition_list()
+    questions = load_questions(cfg)
+    source = open_source(cfg) if "rag" in conditions else None
+    if "rag" in conditions and source is None:
+        raise ConfigError("the rag condition needs passages: pass --index DIR, --run RUN (+ --corpus) or "
+                          "--corpus FILE, or use --conditions closed")
+    if llm is None:
+        if not cfg.llm:
+            raise ConfigError("--llm is required (e.g. --llm smollm2)")
+        from ..llm import load_llm
+
+        cache = cfg.cache
+        if cache is None and any(q.sensitive for q in questions):
+            # the response cache stores prompts' answers in plain text: opt-in only for GPQA
+            logger.info("GPQA: LLM response cache off (pass --cache PATH to enable it); "
+                        "the generation checkpoint still makes the run resumable")
+            cache = "off"
+        llm = load_llm(cfg.llm, **({} if cache is None else {"cache": cache}))
+    settings = EvalSettings(
+        conditions=conditions, k=cfg.k, query=cfg.query, batch_size=cfg.batch_size, seed=cfg.seed,
+        passage_words=cfg.passage_words,
+        params=GenerationParams(max_tokens=cfg.max_tokens, temperature=cfg.temperature, top_p=cfg.top_p,
+                                seed=cfg.seed if cfg.temperature > 0 else None))
+    out = cfg.out_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, out / "config.json", extra={"prompt_version": PROMPT_VERSION})
+    logger.info("%s: %d questions, conditions %s, source %s, llm %s", cfg.benchmark, len(questions),
+                ",".join(conditions), getattr(source, "name", None), llm.name)
+    outcome = evaluate_questions(questions, llm, source, settings, out)
+    write_jsonl(out / "results.jsonl", outcome.rows)
+    meta = _meta(cfg, getattr(source, "name", None), llm.name)
+    meta["n_questions"] = len(questions)
+    meta["timings"] = {k: round(v, 3) for k, v in outcome.timings.items()}
+    meta["wall_seconds"] = round(time.perf_counter() - t_start, 3)
+    meta["usage"] = outcome.usage
+    summary_fn = getattr(llm, "summary", None)
+    if callable(summary_fn):
+        meta["llm_stats"] = summary_fn()
+    report = {"meta": meta, **summarize(outcome.rows, conditions, cfg.bootstrap, cfg.seed)}
+    paths = write_report(report, out, chart=cfg.chart)
+    paths["results"] = str(out / "results.jsonl")
+    return RagOutcome(report=report, rows=outcome.rows, paths=paths)
