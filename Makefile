@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha1sum | cut -c1-12)
 DATA   ?= ../shared/data
 
-.PHONY: install demo test test-slow clean
+.PHONY: install browser demo demo-scifact test test-slow clean
 
 $(STAMP):
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,10 +17,22 @@ $(STAMP):
 
 install: $(STAMP)
 
+# Debian's chromium for the web page's browser test (best effort: the test is skipped without it)
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  { apt-get install -y -q chromium >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1; }; }; } || \
+	  echo "chromium is not installed; the browser test will be skipped"
+
+# the main job: index a real corpus with the embedded encoder + BM25, answer questions by hybrid search
 demo: install
+	$(BIN)/reasonir demo
+
+# BM25 baselines and evaluation on SciFact from $(DATA)
+demo-scifact: install
 	$(BIN)/reasonir retrieve --dataset beir:$(DATA)/scifact --retriever bm25
 
-test: install
+test: install browser
 	$(BIN)/python -m pytest -q
 
 test-slow: install
