@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ..errors import ConfigError
+from ..retrieve.dense import check_search_inputs
 from ..retrieve.topk import merge_topk, topk_rows
 
 _torch = None
@@ -121,16 +122,8 @@ def exact_search(query_emb: np.ndarray, shards: Sequence[np.ndarray] | np.ndarra
     Returns:
         ``(rows [nq, k] int64, scores [nq, k] float32)`` best first, padded with ``-1``/``-inf``.
     """
-    if k <= 0:
-        raise ConfigError(f"k must be positive, got {k}")
-    q = np.ascontiguousarray(query_emb, dtype=np.float32)
-    if q.ndim != 2:
-        raise ConfigError(f"query embeddings must be 2-D [nq, d], got shape {q.shape}")
-    shards = [shards] if isinstance(shards, np.ndarray) else list(shards)
+    q, shards = check_search_inputs(query_emb, shards, k)
     nq, dim = q.shape
-    for shard in shards:
-        if shard.ndim != 2 or shard.shape[1] != dim:
-            raise ConfigError(f"document shard of shape {shard.shape} does not match query dim {dim}")
     excl = None
     if excluded is not None:
         if len(excluded) != nq:

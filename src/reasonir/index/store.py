@@ -113,21 +113,24 @@ class DocStore:
                 out.setdefault(doc_id, []).append(int(row))
         return out
 
+    def _select_rows(self, columns: str, rows: Sequence[int], chunk: int = 500) -> Iterable[tuple]:
+        """``SELECT columns`` of the given rows, in chunks below SQLite's bound-parameter limit."""
+        conn = self._conn()
+        for i in range(0, len(rows), chunk):
+            part = list(rows[i:i + chunk])
+            marks = ",".join("?" * len(part))
+            yield from conn.execute(f"SELECT {columns} FROM docs WHERE row IN ({marks})", part)
+
     def get_rows(self, rows: Sequence[int]) -> list[Document]:
         """The documents at ``rows``, in the order given.
 
         Raises:
             KeyError: when a row does not exist.
         """
-        conn = self._conn()
         found: dict[int, Document] = {}
         uniq = sorted(set(int(r) for r in rows))
-        for i in range(0, len(uniq), 500):
-            part = uniq[i:i + 500]
-            marks = ",".join("?" * len(part))
-            for row, doc_id, title, text, meta in conn.execute(
-                    f"SELECT row, id, title, text, metadata FROM docs WHERE row IN ({marks})", part):
-                found[row] = Document(id=doc_id, text=text, title=title, metadata=json.loads(meta))
+        for row, doc_id, title, text, meta in self._select_rows("row, id, title, text, metadata", uniq):
+            found[row] = Document(id=doc_id, text=text, title=title, metadata=json.loads(meta))
         missing = [r for r in uniq if r not in found]
         if missing:
             raise KeyError(f"rows {missing[:5]} are not in the document store {self.path}")
@@ -139,13 +142,7 @@ class DocStore:
         Raises:
             KeyError: when a row does not exist.
         """
-        conn = self._conn()
-        found: dict[int, str] = {}
-        uniq = sorted(set(int(r) for r in rows))
-        for i in range(0, len(uniq), 900):
-            part = uniq[i:i + 900]
-            marks = ",".join("?" * len(part))
-            found.update(conn.execute(f"SELECT row, id FROM docs WHERE row IN ({marks})", part))
+        found: dict[int, str] = dict(self._select_rows("row, id", sorted(set(int(r) for r in rows))))
         try:
             return [found[int(r)] for r in rows]
         except KeyError as exc:

@@ -20,6 +20,28 @@ from .topk import merge_topk, topk_rows
 _BLOCK_CELLS = 1 << 23   # scores per query-block x chunk matmul (32 MiB of float32)
 
 
+def check_search_inputs(query_emb: np.ndarray, doc_emb: np.ndarray | Sequence[np.ndarray],
+                        k: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Validate a dense search's inputs.
+
+    Returns:
+        ``(queries [nq, d] float32 C-contiguous, document shards as a list)``.
+
+    Raises:
+        ConfigError: on a non-positive ``k``, queries that are not 2-D, or shards of another width.
+    """
+    if k <= 0:
+        raise ConfigError(f"k must be positive, got {k}")
+    q = np.ascontiguousarray(query_emb, dtype=np.float32)                          # [nq, d]
+    if q.ndim != 2:
+        raise ConfigError(f"query embeddings must be 2-D [nq, d], got shape {q.shape}")
+    shards = [doc_emb] if isinstance(doc_emb, np.ndarray) else list(doc_emb)
+    for shard in shards:
+        if shard.ndim != 2 or shard.shape[1] != q.shape[1]:
+            raise ConfigError(f"document shard of shape {shard.shape} does not match query dim {q.shape[1]}")
+    return q, shards
+
+
 def dense_search(query_emb: np.ndarray, doc_emb: np.ndarray | Sequence[np.ndarray], k: int = 1000,
                  excluded: Sequence[Sequence[int]] | None = None, chunk_size: int = 65536,
                  deleted: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -41,18 +63,10 @@ def dense_search(query_emb: np.ndarray, doc_emb: np.ndarray | Sequence[np.ndarra
     Raises:
         ConfigError: on non-positive ``k``/``chunk_size`` or mismatched shapes.
     """
-    if k <= 0:
-        raise ConfigError(f"k must be positive, got {k}")
     if chunk_size <= 0:
         raise ConfigError(f"chunk_size must be positive, got {chunk_size}")
-    q = np.ascontiguousarray(query_emb, dtype=np.float32)
-    if q.ndim != 2:
-        raise ConfigError(f"query embeddings must be 2-D [nq, d], got shape {q.shape}")
-    shards = [doc_emb] if isinstance(doc_emb, np.ndarray) else list(doc_emb)
+    q, shards = check_search_inputs(query_emb, doc_emb, k)
     nq, dim = q.shape
-    for shard in shards:
-        if shard.ndim != 2 or shard.shape[1] != dim:
-            raise ConfigError(f"document shard of shape {shard.shape} does not match query dim {dim}")
     total = sum(int(s.shape[0]) for s in shards)
     if deleted is not None:
         deleted = np.asarray(deleted, dtype=bool)

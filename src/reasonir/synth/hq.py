@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..llm.base import LLM, GenerationParams
+from ..llm.base import LLM
 from ..prompts.synth import HQ_KEY, HQ_VERSION, hq_messages
 from .config import SynthesizeConfig
 from .llmstep import LLMStep
@@ -83,10 +83,7 @@ class HQStage:
 
     def __init__(self, cfg: SynthesizeConfig, llm: LLM):
         self.cfg = cfg
-        self.step = LLMStep(llm, GenerationParams(max_tokens=cfg.hq_max_tokens, temperature=cfg.temperature,
-                                                  seed=cfg.seed),
-                            max_attempts=cfg.max_attempts, retry_temperature=cfg.retry_temperature,
-                            batch_size=cfg.batch_size, name=STAGE)
+        self.step = LLMStep.from_config(llm, cfg, cfg.hq_max_tokens, STAGE)
 
     def __call__(self, records: list[Record]) -> list[Record]:
         todo = [r for r in live_records(records, "hq") if not r["items"]]

@@ -128,6 +128,13 @@ class LLMStep:
         self.batch_size = int(batch_size)
         self.name = name
 
+    @classmethod
+    def from_config(cls, llm: LLM, cfg: Any, max_tokens: int, name: str) -> "LLMStep":
+        """A step with the synthesizer config's sampling, retry and batching settings."""
+        return cls(llm, GenerationParams(max_tokens=max_tokens, temperature=cfg.temperature, seed=cfg.seed),
+                   max_attempts=cfg.max_attempts, retry_temperature=cfg.retry_temperature,
+                   batch_size=cfg.batch_size, name=name)
+
     def attempt_params(self, attempt: int) -> GenerationParams:
         """The parameters of attempt ``attempt`` (0-based); fixed, so answers are cacheable."""
         if attempt == 0:

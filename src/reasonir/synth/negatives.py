@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import ConfigError
-from ..llm.base import LLM, GenerationParams
+from ..llm.base import LLM
 from ..prompts.synth import NEG_JUDGE_VERSION, NEGATIVE_FIELDS, NEGATIVE_VERSION, negative_judge_messages, negative_messages
 from ..retrieve.bm25 import BM25Index
 from ..retrieve.dense import dense_search
@@ -64,10 +64,7 @@ class LLMNegativeStage:
 
     def __init__(self, cfg: SynthesizeConfig, llm: LLM):
         self.cfg = cfg
-        self.step = LLMStep(llm, GenerationParams(max_tokens=cfg.neg_max_tokens, temperature=cfg.temperature,
-                                                  seed=cfg.seed),
-                            max_attempts=cfg.max_attempts, retry_temperature=cfg.retry_temperature,
-                            batch_size=cfg.batch_size, name=LLM_STAGE)
+        self.step = LLMStep.from_config(llm, cfg, cfg.neg_max_tokens, LLM_STAGE)
 
     def min_words(self, kind: str) -> int:
         return self.cfg.vl_min_words if kind == "vl" else self.cfg.neg_min_words
@@ -188,10 +185,7 @@ class MineStage:
         self.cfg, self.miner = cfg, miner
         self.judge = None
         if cfg.judge_negatives:
-            self.judge = LLMStep(llm, GenerationParams(max_tokens=cfg.judge_max_tokens, temperature=cfg.temperature,
-                                                            seed=cfg.seed),
-                                 max_attempts=cfg.max_attempts, retry_temperature=cfg.retry_temperature,
-                                 batch_size=cfg.batch_size, name=JUDGE_STAGE)
+            self.judge = LLMStep.from_config(llm, cfg, cfg.judge_max_tokens, JUDGE_STAGE)
 
     def __call__(self, records: list[Record]) -> list[Record]:
         cfg = self.cfg

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..analysis import Analyzer
 from ..errors import ConfigError
-from ..llm.base import LLM, GenerationParams
+from ..llm.base import LLM
 from ..prompts.synth import (
     VL_FOCUS,
     VL_PAIR_FIELDS,
@@ -77,10 +77,7 @@ def brainstorm_tasks(llm: LLM, cfg: SynthesizeConfig) -> tuple[list[str], Usage]
         if not tasks:
             raise ConfigError(f"vl_task_file {cfg.vl_task_file}: no tasks (one per line)")
         return tasks[:cfg.vl_tasks], Usage()
-    step = LLMStep(llm, GenerationParams(max_tokens=max(256, 60 * cfg.vl_tasks_per_call), temperature=cfg.temperature,
-                                         seed=cfg.seed),
-                   max_attempts=cfg.max_attempts, retry_temperature=cfg.retry_temperature, batch_size=cfg.batch_size,
-                   name=TASKS_STAGE)
+    step = LLMStep.from_config(llm, cfg, max(256, 60 * cfg.vl_tasks_per_call), TASKS_STAGE)
     usage = Usage()
     tasks: list[str] = []
     seen = {" ".join(words(t)) for t in VL_SEED_TASKS}
@@ -146,10 +143,7 @@ class VLPairStage:
 
     def __init__(self, cfg: SynthesizeConfig, llm: LLM):
         self.cfg = cfg
-        self.step = LLMStep(llm, GenerationParams(max_tokens=cfg.vl_max_tokens, temperature=cfg.temperature,
-                                                  seed=cfg.seed),
-                            max_attempts=cfg.max_attempts, retry_temperature=cfg.retry_temperature,
-                            batch_size=cfg.batch_size, name=PAIR_STAGE)
+        self.step = LLMStep.from_config(llm, cfg, cfg.vl_max_tokens, PAIR_STAGE)
 
     def __call__(self, records: list[Record]) -> list[Record]:
         todo = [r for r in live_records(records, "vl") if not r["items"]]
