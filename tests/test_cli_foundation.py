@@ -118,3 +118,15 @@ def test_evaluate_several_runs_prints_table_with_average(capsys, bright_dir, tmp
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["macro_average"]["ndcg@10"] * 100 == pytest.approx((43.5 + 19.6) / 2, abs=0.1)
     assert (tmp_path / "report.md").read_text().startswith("|")
+
+
+def test_help_does_not_import_heavy_frameworks():
+    """``reasonir --help`` and the command parsers stay fast: no torch, transformers or ray at start-up."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom reasonir.cli import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('torch', 'transformers', 'ray', 'sentence_transformers') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"

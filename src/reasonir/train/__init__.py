@@ -10,9 +10,19 @@
 * :mod:`~reasonir.train.trainer` — the accelerate loop (DDP/FSDP/DeepSpeed), logs, checkpoints, resume.
 """
 
+from importlib import import_module
+from typing import Any
+
 from .config import TrainConfig
-from .loss import ContrastiveLoss, info_nce
-from .model import TrainModel, build_train_model
-from .trainer import TrainOutcome, train
+
+#: public name -> submodule; imported on first use, so ``reasonir --help`` does not load torch
+_LAZY = {"ContrastiveLoss": "loss", "info_nce": "loss", "TrainModel": "model", "build_train_model": "model",
+         "TrainOutcome": "trainer", "train": "trainer"}
 
 __all__ = ["ContrastiveLoss", "TrainConfig", "TrainModel", "TrainOutcome", "build_train_model", "info_nce", "train"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

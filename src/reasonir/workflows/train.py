@@ -7,12 +7,18 @@ processes (DDP, FSDP, DeepSpeed): the engine comes from the accelerate config, t
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..train.config import TrainConfig
-from ..train.trainer import TrainOutcome, train
 
-__all__ = ["TrainConfig", "TrainOutcome", "run_train"]
+if TYPE_CHECKING:
+    from ..train.trainer import TrainOutcome
+
+__all__ = ["TrainConfig", "run_train"]
 
 
-def run_train(cfg: TrainConfig) -> TrainOutcome:
+def run_train(cfg: TrainConfig) -> "TrainOutcome":
     """Train as ``cfg`` says; the final model is exported to ``cfg.output_dir``."""
+    from ..train.trainer import train
+
     return train(cfg)
