@@ -22,11 +22,23 @@ CASES = [
     ("the correct option is D.", "D", "answer_is"),
     ("The answer is A because the enzyme is denatured.", "A", "answer_is"),
     ("I first thought the answer is (A), but rechecking, the answer is (C).", "C", "answer_is"),
+    ("The answer is 'B'", "B", "answer_is"),                   # quoted / TeX-math letters
+    ('so the answer is "D".', "D", "answer_is"),
+    ("The answer is $C$.", "C", "answer_is"),
+    (r"The answer is \(A\).", "A", "answer_is"),
+    ("The answer is \u201cB\u201d.", "B", "answer_is"),
+    ("Therefore, the answer is: C. Mitochondria", "C", "answer_is"),
+    ("The correct answer is:\n\n(B) Mitochondria", "B", "answer_is"),
+    ("The answer is (C)\n\nQuestion: what about", "C", "answer_is"),
     # "Answer: X"
     ("Answer: (A)", "A", "answer_colon"),
     ("**Answer:** C", "C", "answer_colon"),
     ("Final Answer: (D)", "D", "answer_colon"),
     ("ANSWER: C", "C", "answer_colon"),
+    ("answer: (c)", "C", "answer_colon"),
+    ("Answer:\nB", "B", "answer_colon"),
+    ("Answer: D) 42 kg", "D", "answer_colon"),
+    ("**Answer: B**", "B", "answer_colon"),
     # \boxed{}
     (r"\boxed{B}", "B", "boxed"),
     (r"so we get \boxed{\text{B}}", "B", "boxed"),
@@ -40,6 +52,10 @@ CASES = [
     ("Comparing the options...\n**D.**", "D", "trailing_letter"),
     ("It must be (C).", "C", "trailing_letter"),
     ("Therefore I pick option C.", "C", "trailing_letter"),
+    # the pronoun "I" after a cue is a word, so a later letter is found
+    ("Answer: I think it is (B).", "B", "trailing_letter"),
+    ("Answer: I'm not sure, maybe (C)", "C", "trailing_letter"),
+    ("Reasoning...\n\n  D  ", "D", "trailing_letter"),
 ]
 
 
@@ -57,6 +73,9 @@ def test_extracts_the_intended_letter(text, letter, method):
     "The answer is that it depends on pH.",
     "This causes a deficiency of vitamin D.",     # a letter ending a sentence is not an answer
     "I am not sure.",
+    "The answer is 'B",                           # an unclosed quote is not a letter
+    "Thus option B is correct.",                  # no cue and no trailing letter: not guessed
+    "Answer: I think it depends.",                # the pronoun I, not option I
 ])
 def test_unparseable_outputs_are_reported_not_guessed(text):
     got = extract_answer(text, "ABCD", ORDER_MMLU)
@@ -107,3 +126,17 @@ def test_degenerate_small_model_loops():
     assert extract_answer(loop + "Step 14: The correct answer is (N", "ABCD").method == "invalid_answer_is"
     assert extract_answer("Step 9: The correct answer is I. Cyclic AMP.", "ABCD").letter is None
     assert extract_answer("Step 12: The correct answer is (X).\n\nStep 13: The correct answer is (X", "ABCD").letter is None
+
+
+def test_letters_beyond_d_for_ten_option_questions():
+    assert extract_answer("Answer: I", "ABCDEFGHIJ").letter == "I"
+    assert extract_answer("The answer is (J).", "ABCDEFGHIJ").letter == "J"
+    assert extract_answer("Answer: I", "ABCD").method == "invalid_answer_colon"
+
+
+def test_the_prompted_format_wins_per_benchmark():
+    # MMLU prompts ask for "the answer is (X)", GPQA prompts for \boxed{X}: each order prefers its
+    # own format even when the other one comes later in the output
+    text = r"\boxed{A} ... on reflection the answer is (D)"
+    assert extract_answer(text, "ABCD", ORDER_GPQA) == type(extract_answer(""))("A", "boxed")
+    assert extract_answer(text, "ABCD", ORDER_MMLU) == type(extract_answer(""))("D", "answer_is")

@@ -181,3 +181,30 @@ def test_rewrite_params_are_separate():
     settings = EvalSettings(query="rewrite", rewrite_params=GenerationParams(max_tokens=17))
     evaluate_questions(QS[:1], llm, _source(), settings)
     assert sorted(params.max_tokens for _, params in llm.calls) == [17, 2048, 2048]
+
+
+def test_sensitive_checkpoint_scores_resumed_items_without_their_text(tmp_path):
+    # GPQA checkpoints keep no output text: a resumed run must score from the stored extraction,
+    # not count every reused answer as unparseable
+    qs = [MCQuestion(f"rec{i}", f"Secret question {i}?", ("w", "x", "y", "z"), i % 4, "Physics", "Physics",
+                     "gpqa", sensitive=True) for i in range(4)]
+
+    def reply(prompt):
+        q = next(q for q in qs if q.question in _user(prompt))
+        return f"Restating {q.question} ... \\boxed{{{q.gold}}}" if q.id != "rec3" else "no idea"
+
+    src = RunPassageSource({q.id: {"d": 1.0} for q in qs}, {"d": "doc"})
+    first = evaluate_questions(qs, ScriptedLLM(reply), src, EvalSettings(), out_dir=tmp_path)
+    assert [r["closed"]["pred"] for r in first.rows] == ["A", "B", "C", None]
+    stored = (tmp_path / "generations.closed.jsonl").read_text(encoding="utf-8")
+    assert "Secret question" not in stored and '"letter": "B"' in stored
+    again = ScriptedLLM(reply)
+    second = evaluate_questions(qs, again, src, EvalSettings(), out_dir=tmp_path)
+    assert again.calls == [] and second.rows == first.rows
+    # lines whose extraction version is not the current one are regenerated, not trusted
+    path = tmp_path / "generations.rag.jsonl"
+    path.write_text(path.read_text(encoding="utf-8").replace('"version": "extract-', '"version": "old-'),
+                    encoding="utf-8")
+    third = ScriptedLLM(reply)
+    evaluate_questions(qs, third, src, EvalSettings(), out_dir=tmp_path)
+    assert sum(len(p) for p, _ in third.calls) == 4

@@ -146,4 +146,13 @@ def test_llm_is_loaded_from_the_spec_and_gpqa_skips_the_response_cache(tmp_path,
                       conditions="closed", out=str(tmp_path / "m"), chart=False))
     run_rag(RagConfig(benchmark="gpqa", data=str(tmp_path / "gpqa_diamond.csv"), llm="smollm2", cache="x.sqlite",
                       conditions="closed", out=str(tmp_path / "g2"), chart=False))
-    assert calls == [("smollm2", {"cache": "off"}), ("smollm2", {}), ("smollm2", {"cache": "x.sqlite"})]
+    run_rag(RagConfig(benchmark="mmlu", data=mmlu_zip, subjects=["virology"], limit=1, llm="smollm2",
+                      llm_dtype="bf16", llm_device="cpu", batch_size=3, conditions="closed",
+                      out=str(tmp_path / "m2"), chart=False))
+    run_rag(RagConfig(benchmark="mmlu", data=mmlu_zip, subjects=["virology"], limit=1, llm="vllm:some/model",
+                      llm_dtype="bf16", conditions="closed", out=str(tmp_path / "m3"), chart=False))
+    opts = {"dtype": None, "device": None, "batch_size": 8}
+    assert calls == [("smollm2", {"cache": "off", **opts}), ("smollm2", opts),
+                     ("smollm2", {"cache": "x.sqlite", **opts}),
+                     ("smollm2", {"dtype": "bf16", "device": "cpu", "batch_size": 3}),
+                     ("vllm:some/model", {"dtype": "bfloat16", "device": None, "batch_size": 8})]

@@ -9,12 +9,14 @@ Four rules, tried in a benchmark-specific order (the format the prompt asks for 
 * ``trailing_letter`` — the output ends with a lone letter: a last line that is just ``C`` /
   ``(C)`` / ``**C.**``, or an ending such as "... option C." or "... (C)."
 
-Within a rule the last occurrence wins (models revise themselves). A bare capital ``A`` followed by
-a lowercase word ("the answer is a bit ...", "Answer: A lot ...") is read as the article, not a
-letter. When the winning occurrence names a letter outside the question's options (``(E)`` for four
-options) the output counts as unparseable (method ``invalid_<rule>``) instead of falling through to
-weaker rules. Unparseable outputs are reported as such; :func:`fallback_letter` supplies the seeded
-random guess used by the "with fallback" accuracy.
+Within a rule the last occurrence wins (models revise themselves). The letter may be bracketed,
+quoted or in TeX math (``(B)``, ``[B]``, ``'B'``, ``"B"``, ``$B$``, ``\\(B\\)``). A bare capital ``A``
+or ``I`` followed by a lowercase word or a contraction ("the answer is a bit ...", "Answer: A lot
+...", "Answer: I think ...", "Answer: I'm unsure") is read as a word, not a letter. When the
+winning occurrence names a letter outside the question's options (``(E)`` for four options) the
+output counts as unparseable (method ``invalid_<rule>``) instead of falling through to weaker rules.
+Unparseable outputs are reported as such; :func:`fallback_letter` supplies the seeded random guess
+used by the "with fallback" accuracy.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ import numpy as np
 
 from .questions import item_seed
 
+#: changes whenever a rule changes (stored with letters extracted from outputs that are not kept)
+EXTRACT_VERSION = "extract-2"
 RULES = ("boxed", "answer_is", "answer_colon", "trailing_letter")
 ORDER_MMLU = ("answer_is", "answer_colon", "boxed", "trailing_letter")
 ORDER_GPQA = ("boxed", "answer_is", "answer_colon", "trailing_letter")
@@ -33,8 +37,9 @@ ORDER_GPQA = ("boxed", "answer_is", "answer_colon", "trailing_letter")
 _OPT_WORD = r"(?i:option|choice|letter)"
 #: what may follow a cue: markdown, colon, an option word, an opening bracket, the letter, a closer
 _LETTER_AFTER_CUE = re.compile(
-    r"[\s:*_]*(?P<word>" + _OPT_WORD + r"\s*)?[\s:*_]*(?P<open>[(\[])?[\s*_]*(?P<letter>[A-Za-z])"
-    r"(?![A-Za-z0-9])[*_]*(?P<close>[)\]])?(?P<after>[^\n]{0,24})")
+    r"[\s:*_]*(?P<word>" + _OPT_WORD + r"\s*)?[\s:*_]*(?P<open>[(\[])?(?P<quote>[$'\"`\u2018\u201c]|\\\()?"
+    r"[\s*_]*(?P<letter>[A-Za-z])(?![A-Za-z0-9])(?(quote)(?:[$'\"`\u2019\u201d]|\\\)))[*_]*(?P<close>[)\]])?"
+    r"(?P<after>[^\n]{0,24})")
 _ANSWER_IS = re.compile(
     r"(?i:\banswer(?:\s+[a-z]+)?\s+(?:is|be)\b|\b(?:option|choice)\s+is\b)")
 _ANSWER_COLON = re.compile(r"(?i:\banswer)\s*(?:\*\*|__)?\s*:")
@@ -66,13 +71,16 @@ def _letter_after(text: str, pos: int) -> str | None:
     if not m:
         return None
     letter = m.group("letter")
-    marked = bool(m.group("open") or m.group("close") or m.group("word"))
+    marked = bool(m.group("open") or m.group("close") or m.group("word") or m.group("quote"))
     if letter.islower():
         return letter.upper() if marked else None
-    if letter == "A" and not marked:
-        nxt = re.match(r" +([a-z][a-z']*)", m.group("after"))
+    if letter in "AI" and not marked:
+        after = m.group("after")
+        if re.match(r"['\u2019][a-z]", after):
+            return None      # "Answer: I'm not sure" — a contraction
+        nxt = re.match(r" +([a-z][a-z']*)", after)
         if nxt and nxt.group(1) not in _CONNECTIVES:
-            return None      # "the answer is a ..." / "A lot" — an article, not an option
+            return None      # "the answer is a ..." / "A lot" / "Answer: I think" — a word, not an option
     return letter
 
 

@@ -25,10 +25,18 @@ from typing import Any
 from ..errors import ConfigError
 from ..llm.base import LLM, GenerationParams, Prompt
 from ..prompts import rag as P
-from .extract import ORDER_GPQA, ORDER_MMLU, extract_answer, fallback_letter, reasoning_before_answer
+from .extract import (
+    EXTRACT_VERSION,
+    ORDER_GPQA,
+    ORDER_MMLU,
+    Extraction,
+    extract_answer,
+    fallback_letter,
+    reasoning_before_answer,
+)
 from .passages import Passage, PassageSource
 from .questions import MCQuestion, text_sha256
-from .store import StoredGeneration, generate_resumable
+from .store import Annotator, StoredGeneration, generate_resumable
 
 logger = logging.getLogger(__name__)
 
@@ -114,9 +122,20 @@ def _base_row(q: MCQuestion) -> dict[str, Any]:
     return row
 
 
+def _extract(q: MCQuestion, text: str) -> Extraction:
+    return extract_answer(text, q.letters, ORDER_GPQA if q.benchmark == "gpqa" else ORDER_MMLU)
+
+
 def _answer_record(q: MCQuestion, gen: StoredGeneration, condition: str, seed: int) -> dict[str, Any]:
-    order = ORDER_GPQA if q.benchmark == "gpqa" else ORDER_MMLU
-    ext = extract_answer(gen.text or "", q.letters, order)
+    if gen.text is None:
+        # a reused checkpoint line of a sensitive benchmark: the letter was extracted when the text
+        # was generated (the store reuses such lines only when the extraction version matches)
+        note = gen.annotation or {}
+        if note.get("version") != EXTRACT_VERSION:
+            raise RuntimeError(f"question {q.id}: no output text and no current extraction to score")
+        ext = Extraction(note.get("letter"), note.get("method"))
+    else:
+        ext = _extract(q, gen.text)
     fb = fallback_letter(seed, q.id, condition, q.letters)
     rec: dict[str, Any] = {
         "pred": ext.letter, "method": ext.method, "fallback": fb,
@@ -130,13 +149,25 @@ def _answer_record(q: MCQuestion, gen: StoredGeneration, condition: str, seed: i
 
 
 def _stage(llm: LLM, questions: Sequence[MCQuestion], prompts: Sequence[Prompt], params: GenerationParams,
-           settings: EvalSettings, out_dir: Path | None, stage: str, need_text: bool = False
-           ) -> dict[str, StoredGeneration]:
+           settings: EvalSettings, out_dir: Path | None, stage: str, need_text: bool = False,
+           answers: bool = True) -> dict[str, StoredGeneration]:
+    """Generate one output per question, resumably; for sensitive questions the checkpoint keeps
+    the extracted answer letter (``answers``) instead of the text."""
     sensitive = any(q.sensitive for q in questions)
+    annotate = None
+    if sensitive and answers:
+        by_id = {q.id: q for q in questions}
+
+        def letter_of(qid: str, text: str) -> dict[str, Any]:
+            ext = _extract(by_id[qid], text)
+            return {"letter": ext.letter, "method": ext.method}
+
+        annotate = Annotator(EXTRACT_VERSION, letter_of)
     return generate_resumable(
         llm, [q.id for q in questions], prompts, params,
         checkpoint=(out_dir / f"generations.{stage}.jsonl") if out_dir else None,
-        keep_text=not sensitive, need_text=need_text, batch_size=settings.batch_size, desc=stage)
+        keep_text=not sensitive, need_text=need_text, batch_size=settings.batch_size, annotate=annotate,
+        desc=stage)
 
 
 def retrieval_queries(questions: Sequence[MCQuestion], mode: str, llm: LLM | None = None,
@@ -158,7 +189,7 @@ def retrieval_queries(questions: Sequence[MCQuestion], mode: str, llm: LLM | Non
         settings = settings or EvalSettings()
         prompts = [P.chat(P.rewrite_user_message(q.question, q.options)) for q in questions]
         gens = _stage(llm, questions, prompts, settings.rewrite_params, settings, out_dir, "rewrite",
-                      need_text=True)
+                      need_text=True, answers=False)
         out = {}
         for q in questions:
             lines = [ln.strip() for ln in (gens[q.id].text or "").splitlines() if ln.strip()]

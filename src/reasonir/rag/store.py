@@ -7,8 +7,10 @@ generates only the rest, so an interrupted evaluation continues where it stopped
 model or parameter is regenerated rather than reused.
 
 For sensitive benchmarks (GPQA) the output text is not stored — only its sha256 — because a chain of
-thought may quote the question or the options; a resumed stage that needs the text (a chain of
-thought reused as a retrieval query) regenerates those items (a response cache makes that cheap).
+thought may quote the question or the options; an :class:`Annotator` (the answer-letter extraction)
+stores what the scoring needs instead, with its version, so a resumed run scores reused items
+without their text. A line whose annotation version differs, or a stage that needs the text (a chain
+of thought reused as a retrieval query), regenerates those items (a response cache makes that cheap).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,21 @@ class StoredGeneration:
     completion_tokens: int = 0
     finish_reason: str | None = None
     cached: bool = False
+    annotation: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Annotator:
+    """Derived fields stored with each checkpoint line: ``fn(question id, output text) -> dict``.
+
+    ``version`` is stored too; a line without text is reused only when its version matches.
+    """
+
+    version: str
+    fn: Callable[[str, str], dict[str, Any]]
+
+    def __call__(self, qid: str, text: str) -> dict[str, Any]:
+        return {**self.fn(qid, text), "version": self.version}
 
 
 def generation_key(llm_name: str, params: GenerationParams, prompt: Prompt) -> str:
@@ -49,12 +66,13 @@ def generation_key(llm_name: str, params: GenerationParams, prompt: Prompt) -> s
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
-def _stored(key: str, gen: Generation, keep_text: bool) -> StoredGeneration:
+def _stored(key: str, gen: Generation, keep_text: bool,
+            annotation: dict[str, Any] | None = None) -> StoredGeneration:
     return StoredGeneration(key=key, text=gen.text if keep_text else None,
                             text_sha256=hashlib.sha256(gen.text.encode("utf-8")).hexdigest(),
                             prompt_tokens=int(gen.prompt_tokens or 0),
                             completion_tokens=int(gen.completion_tokens or 0),
-                            finish_reason=gen.finish_reason, cached=bool(gen.cached))
+                            finish_reason=gen.finish_reason, cached=bool(gen.cached), annotation=annotation)
 
 
 def _load(path: Path) -> dict[str, dict[str, Any]]:
@@ -81,7 +99,7 @@ def _load(path: Path) -> dict[str, dict[str, Any]]:
 
 def generate_resumable(llm: LLM, ids: Sequence[str], prompts: Sequence[Prompt], params: GenerationParams,
                        *, checkpoint: str | os.PathLike | None = None, keep_text: bool = True,
-                       need_text: bool = False, batch_size: int = 8,
+                       need_text: bool = False, batch_size: int = 8, annotate: Annotator | None = None,
                        desc: str = "generating") -> dict[str, StoredGeneration]:
     """Generate one output per prompt in batches, reusing and extending a JSONL checkpoint.
 
@@ -94,6 +112,8 @@ def generate_resumable(llm: LLM, ids: Sequence[str], prompts: Sequence[Prompt], 
         keep_text: store output texts in the checkpoint (``False`` for sensitive benchmarks).
         need_text: the caller needs texts: checkpoint lines without one are regenerated.
         batch_size: prompts per ``llm.generate`` call (and per checkpoint flush).
+        annotate: derived fields stored with every line (and returned as ``annotation``); lines
+            stored without text are reused only when their annotation has this version.
         desc: progress-bar label.
 
     Returns:
@@ -108,7 +128,11 @@ def generate_resumable(llm: LLM, ids: Sequence[str], prompts: Sequence[Prompt], 
     todo = []
     for i, (qid, key) in enumerate(zip(ids, keys)):
         row = previous.get(qid)
-        if row and row.get("key") == key and (row.get("text") is not None or not need_text):
+        usable = row is not None and row.get("key") == key and (
+            row.get("text") is not None
+            or (not need_text and (annotate is None
+                                   or (row.get("annotation") or {}).get("version") == annotate.version)))
+        if usable:
             out[qid] = StoredGeneration(**{f: row.get(f) for f in StoredGeneration.__dataclass_fields__})
         else:
             todo.append(i)
@@ -125,8 +149,9 @@ def generate_resumable(llm: LLM, ids: Sequence[str], prompts: Sequence[Prompt], 
                 raise RuntimeError(f"{llm.name} returned {len(gens)} generations for {len(chunk)} prompts")
             lines = []
             for i, gen in zip(chunk, gens):
-                out[ids[i]] = _stored(keys[i], gen, keep_text=True)
-                record = _stored(keys[i], gen, keep_text)
+                note = annotate(ids[i], gen.text) if annotate is not None else None
+                out[ids[i]] = _stored(keys[i], gen, keep_text=True, annotation=note)
+                record = _stored(keys[i], gen, keep_text, annotation=note)
                 lines.append(json.dumps({"id": ids[i], **record.__dict__}, ensure_ascii=False))
             if path is not None:
                 with open(path, "a", encoding="utf-8") as fh:

@@ -69,6 +69,11 @@ class RagConfig:
     temperature: float = field(default=0.0, metadata={"help": "sampling temperature (0 = greedy)"})
     top_p: float = field(default=1.0, metadata={"help": "nucleus sampling mass"})
     batch_size: int = field(default=8, metadata={"help": "prompts per LLM call"})
+    llm_dtype: str | None = field(default=None, metadata={
+        "help": "local LLM compute dtype (transformers and vLLM backends; default: fp32 on CPU, bf16 on GPU)",
+        "choices": ("auto", "fp32", "bf16", "fp16")})
+    llm_device: str | None = field(default=None, metadata={
+        "help": "local LLM device: cpu, cuda, cuda:1, auto (transformers backend)"})
     passage_words: int | None = field(default=None, metadata={"help": "cut each passage to N words"})
     seed: int = field(default=12345, metadata={"help": "seed of GPQA option shuffling and the random fallback"})
     bootstrap: int = field(default=1000, metadata={"help": "paired-bootstrap resamples"})
@@ -193,7 +198,11 @@ def run_rag(cfg: RagConfig, llm=None) -> RagOutcome:
             logger.info("GPQA: LLM response cache off (pass --cache PATH to enable it); "
                         "the generation checkpoint still makes the run resumable")
             cache = "off"
-        llm = load_llm(cfg.llm, **({} if cache is None else {"cache": cache}))
+        dtype = cfg.llm_dtype
+        if dtype and cfg.llm.startswith("vllm:"):   # vLLM spells its dtypes out
+            dtype = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}.get(dtype, dtype)
+        llm = load_llm(cfg.llm, **({} if cache is None else {"cache": cache}),
+                       dtype=dtype, device=cfg.llm_device, batch_size=cfg.batch_size)
     settings = EvalSettings(
         conditions=conditions, k=cfg.k, query=cfg.query, batch_size=cfg.batch_size, seed=cfg.seed,
         passage_words=cfg.passage_words,
