@@ -180,3 +180,52 @@ def test_example_configs_are_valid():
         acc = load_file(root / "accelerate" / f"{name}.yaml")
         assert acc["mixed_precision"] == "bf16"
     assert load_file(root / "accelerate" / "fsdp_multinode_hybrid.yaml")["fsdp_config"]["fsdp_sharding_strategy"] == "HYBRID_SHARD"
+
+
+def test_cli_checkpoint_of_a_tiny_llm_loads_in_retrieve_index_and_server(tmp_path, capsys):
+    """`reasonir train` (tiny bidirectional LLM) -> model folder -> `reasonir retrieve --model PATH`,
+    `reasonir index build --model PATH` and the HTTP app all score with the trained weights."""
+    from fastapi.testclient import TestClient
+
+    from reasonir.cli import main
+    from reasonir.io import read_run, write_corpus, write_qrels, write_queries
+    from reasonir.serve.server import ServeConfig, build_app
+    from reasonir.types import Document
+
+    tiny_train_model().export(tmp_path / "tiny")
+    write_train_examples(tmp_path / "train.jsonl", toy_examples(32))
+    (tmp_path / "cfg.yaml").write_text(
+        f"train_data: [{tmp_path / 'train.jsonl'}]\nmodel: {tmp_path / 'tiny'}\nbatch_size: 8\nmax_steps: 3\n"
+        "learning_rate: 3.0e-3\nwarmup_ratio: 0\ntemperature: 0.05\nquery_max_length: 32\npassage_max_length: 32\n"
+        "cpu: true\n", encoding="utf-8")
+    assert main(["-q", "train", str(tmp_path / "cfg.yaml"), "--output-dir", str(tmp_path / "run"), "--json"]) == 0
+    model_dir = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["model_dir"]
+
+    docs = [Document(f"d{i}", f"{s} passage", title="") for i, s in enumerate(SUBJECTS)]
+    queries = {f"q{i}": f"what about {s.split()[0]}?" for i, s in enumerate(SUBJECTS)}
+    beir = tmp_path / "beir"
+    write_corpus(beir / "corpus.jsonl", docs)
+    write_queries(beir / "queries.jsonl", queries)
+    write_qrels(beir / "qrels" / "test.tsv", {f"q{i}": {f"d{i}": 1} for i in range(len(SUBJECTS))})
+    trained = load_encoder(model_dir, device="cpu", dtype="fp32")
+    scores = trained.similarity(trained.encode_query(list(queries.values())),
+                                trained.encode_document([d.text for d in docs]))            # [8, 8]
+    initial = load_encoder(tmp_path / "tiny", device="cpu", dtype="fp32").encode_document([d.text for d in docs])
+    assert np.abs(initial - trained.encode_document([d.text for d in docs])).max() > 1e-3   # training changed it
+
+    assert main(["-q", "retrieve", "--dataset", f"beir:{beir}", "--retriever", "dense", "--model", model_dir,
+                 "--dtype", "fp32", "--top-k", "8", "--out", str(tmp_path / "run.trec"), "--json"]) == 0
+    assert 0.0 <= json.loads(capsys.readouterr().out.strip().splitlines()[-1])["ndcg@10"] <= 1.0
+    run = read_run(tmp_path / "run.trec")
+    for i, qid in enumerate(queries):
+        for j, doc in enumerate(docs):
+            assert run[qid][doc.id] == pytest.approx(float(scores[i, j]), abs=1e-4)
+
+    assert main(["-q", "index", "build", str(beir / "corpus.jsonl"), str(tmp_path / "idx"), "--model", model_dir,
+                 "--encoder-dtype", "fp32", "--dtype", "fp32"]) == 0
+    capsys.readouterr()
+    client = TestClient(build_app(ServeConfig(index_dir=str(tmp_path / "idx"), device="cpu")))
+    for i, (qid, text) in enumerate(queries.items()):
+        hits = client.post("/search", json={"query": text, "k": 3}).json()["results"]
+        assert hits[0]["id"] == f"d{int(np.argmax(scores[i]))}"
+        assert hits[0]["score"] == pytest.approx(float(scores[i].max()), abs=1e-3)
