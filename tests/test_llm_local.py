@@ -83,6 +83,16 @@ def test_sampling_is_seeded(tiny):
     assert tiny.generate(["x"], p)[0].text == tiny.generate(["x"], p)[0].text
 
 
+def test_reduced_precision_is_part_of_the_cache_identity(tiny_dir, tiny):
+    bf16 = TransformersLLM(str(tiny_dir), device="cpu", dtype="bf16", batch_size=2)
+    assert bf16.dtype == "bf16" and bf16.name == tiny.name + "[bf16]" and tiny.dtype == "fp32"
+    assert next(bf16.model.parameters()).dtype == torch.bfloat16
+    g = bf16.generate(CHATS[:2], GenerationParams(max_tokens=4))
+    assert all(0 < x.completion_tokens <= 4 for x in g)
+    with pytest.raises(Exception, match="dtype 'int8'"):
+        TransformersLLM(str(tiny_dir), device="cpu", dtype="int8")
+
+
 def test_embedded_smollm2_end_to_end_through_http(tmp_path):
     """The real model behind our server, queried by our client, answers and is cached."""
     local = load_llm("smollm2", cache=None, batch_size=2)

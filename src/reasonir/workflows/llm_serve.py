@@ -25,6 +25,9 @@ class LLMServeConfig:
         "help": "answer from / store into this response cache (SQLite path; default off)"})
     batch_size: int | None = field(default=None, metadata={"help": "local backends: prompts per batch"})
     device: str | None = field(default=None, metadata={"help": "local backends: cpu, cuda, ..."})
+    dtype: str | None = field(default=None, metadata={
+        "help": "local LLM compute dtype (transformers, vLLM; auto: fp32 on CPU, bf16 on GPU)",
+        "choices": ("auto", "fp32", "bf16", "fp16")})
     concurrency: int | None = field(default=None, metadata={"help": "HTTP backends (proxying): requests in flight"})
     timeout: float | None = field(default=None, metadata={"help": "HTTP backends (proxying): seconds per request"})
     max_retries: int | None = field(default=None, metadata={"help": "HTTP backends (proxying): retries"})

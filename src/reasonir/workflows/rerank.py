@@ -79,6 +79,9 @@ class RerankConfig:
     max_retries: int | None = field(default=None, metadata={"help": "HTTP backends: retries per request"})
     batch_size: int | None = field(default=None, metadata={"help": "local LLM / cross-encoder: batch size"})
     device: str | None = field(default=None, metadata={"help": "local backends: cpu, cuda, ..."})
+    dtype: str | None = field(default=None, metadata={
+        "help": "local LLM compute dtype (transformers, vLLM; auto: fp32 on CPU, bf16 on GPU)",
+        "choices": ("auto", "fp32", "bf16", "fp16")})
 
 
 @dataclass
