@@ -242,7 +242,7 @@ def scifact_baseline(args) -> None:
     dump_json(out.with_suffix(".json"), res)
     lines = [
         "# Untrained SmolLM2-135M bidirectional encoder on SciFact (the baseline training must beat)", "",
-        "- command: `nice -n 19 python benchmarks/bench_encode_smollm2.py --scifact --threads 1` (resumable through "
+        f"- command: `python benchmarks/bench_encode_smollm2.py {' '.join(sys.argv[1:])}` (resumable through "
         "the embedding cache; a quality measurement, not a timing)",
         f"- machine: {info['cpu']}, {info['cores']} cores, {info['ram_gib']} GiB RAM; date {info['date']}",
         f"- encoder: `load_encoder(\"smollm2\")` — bidirectional, mean pooling without BOS + prefix, "
