@@ -20,11 +20,11 @@ All use k1=0.9, b=0.4. Run: ``flock /tmp/reasonir-bench.lock python benchmarks/b
 
 from __future__ import annotations
 
+from _machine import machine as _machine  # noqa: E402
 import argparse
 import datetime as dt
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -173,11 +173,7 @@ def worker(system: str, corpus: str, sample: int | None) -> dict:
 # orchestration
 # ----------------------------------------------------------------------------------------------
 def machine() -> str:
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor())
-    mem = next((int(line.split()[1]) // 1024 ** 2 for line in Path("/proc/meminfo").read_text().splitlines()
-                if line.startswith("MemTotal")), 0)
-    return f"{model}, {os.cpu_count()} cores, {mem} GiB RAM, Python {platform.python_version()}, numpy {np.__version__}"
+    return _machine(f"numpy {np.__version__}")
 
 
 def run_worker(system: str, corpus: str, sample: int | None) -> dict:

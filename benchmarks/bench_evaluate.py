@@ -11,10 +11,10 @@ Writes ``benchmarks/results/evaluate.md``.
 
 from __future__ import annotations
 
+from _machine import machine  # noqa: E402
 import argparse
 import datetime as dt
 import os
-import platform
 import statistics
 import sys
 import time
@@ -31,12 +31,6 @@ from reasonir.workflows.evaluate import EvaluateConfig, read_excluded_ids, run_e
 METRICS = "ndcg@10,oracle_ndcg@10,recall@100"
 
 
-def machine() -> str:
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor())
-    mem = next((int(line.split()[1]) // 1024 ** 2 for line in Path("/proc/meminfo").read_text().splitlines()
-                if line.startswith("MemTotal")), 0)
-    return f"{model}, {os.cpu_count()} cores, {mem} GiB RAM, Python {platform.python_version()}"
 
 
 def main() -> None:

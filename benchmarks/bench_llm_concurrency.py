@@ -11,10 +11,10 @@ Writes ``benchmarks/results/llm_concurrency.md``.
 
 from __future__ import annotations
 
+from _machine import machine  # noqa: E402
 import argparse
 import datetime as dt
 import os
-import platform
 import random
 import statistics
 import sys
@@ -30,12 +30,6 @@ from reasonir.llm.server import LLMServer  # noqa: E402
 from reasonir.rerank import LLMReranker  # noqa: E402
 
 
-def machine() -> str:
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor())
-    mem = next((int(line.split()[1]) // 1024 ** 2 for line in Path("/proc/meminfo").read_text().splitlines()
-                if line.startswith("MemTotal")), 0)
-    return f"{model}, {os.cpu_count()} cores, {mem} GiB RAM, Python {platform.python_version()}"
 
 
 def main() -> None:

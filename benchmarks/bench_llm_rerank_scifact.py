@@ -20,12 +20,12 @@ interrupted run resumes where it stopped.
 
 from __future__ import annotations
 
+from _machine import machine  # noqa: E402
 import argparse
 import datetime as dt
 import json
 import logging
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -41,12 +41,6 @@ from reasonir.workflows.rerank import RerankConfig, run_rerank  # noqa: E402
 logger = logging.getLogger("bench")
 
 
-def machine() -> str:
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor())
-    mem = next((int(line.split()[1]) // 1024 ** 2 for line in Path("/proc/meminfo").read_text().splitlines()
-                if line.startswith("MemTotal")), 0)
-    return f"{model}, {os.cpu_count()} cores, {mem} GiB RAM, Python {platform.python_version()}"
 
 
 def minilm_run(data: str, path: Path) -> tuple[str, float]:

@@ -14,11 +14,11 @@ Writes ``benchmarks/results/llm_rewrite.md``.
 
 from __future__ import annotations
 
+from _machine import machine  # noqa: E402
 import argparse
 import datetime as dt
 import logging
 import os
-import platform
 import statistics
 import sys
 import time
@@ -35,12 +35,6 @@ from reasonir.workflows.retrieve import RetrieveConfig, build_retriever  # noqa:
 from reasonir.workflows.rewrite import RewriteConfig, run_rewrite  # noqa: E402
 
 
-def machine() -> str:
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor())
-    mem = next((int(line.split()[1]) // 1024 ** 2 for line in Path("/proc/meminfo").read_text().splitlines()
-                if line.startswith("MemTotal")), 0)
-    return f"{model}, {os.cpu_count()} cores, {mem} GiB RAM, Python {platform.python_version()}"
 
 
 def main() -> None:

@@ -15,11 +15,11 @@ Run: ``flock /tmp/reasonir-bench.lock python benchmarks/bench_rag.py [--gpqa-lim
 
 from __future__ import annotations
 
+from _machine import machine  # noqa: E402
 import argparse
 import datetime as dt
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -32,12 +32,6 @@ from reasonir.cli import main as cli_main  # noqa: E402
 DATA = Path(os.environ.get("REASONIR_DATA", ROOT.parent / "shared" / "data"))
 
 
-def machine() -> str:
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor())
-    mem = next((int(line.split()[1]) // 1024 ** 2 for line in Path("/proc/meminfo").read_text().splitlines()
-                if line.startswith("MemTotal")), 0)
-    return f"{model}, {os.cpu_count()} cores, {mem} GiB RAM, Python {platform.python_version()}"
 
 
 def ensure_index(corpus: Path, index_dir: Path, model: str) -> float:
