@@ -253,8 +253,8 @@ def scifact_baseline(args) -> None:
         "| queries | nDCG@10 |", "|---|---:|",
         f"| no instruction (`reasonir retrieve --retriever dense --model smollm2`) | **{res['ndcg10']:.4f}** |",
         f"| instruction \"{SCIFACT_INSTRUCTION}\" | {res['ndcg10_instruction']:.4f} |", "",
-        f"- peak RSS {res['peak_rss_mib']:.0f} MiB; encoding time in the last session {t_full:.0f}s wall "
-        f"(niced, shared machine — not a throughput figure; see encode_smollm2.md)", ""]
+        f"- peak RSS {res['peak_rss_mib']:.0f} MiB; encoding time of the last invocation {t_full:.0f}s wall "
+        f"(resumed runs count only their own part; not a throughput figure; see encode_smollm2.md)", ""]
     write_markdown(out, "\n".join(lines) + "\n")
     print("\n".join(lines))
 
