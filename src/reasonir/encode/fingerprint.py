@@ -52,3 +52,26 @@ def stable_hash(obj: Any) -> str:
     """blake2b of the canonical JSON of ``obj`` (sorted keys)."""
     data = json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+class WeightsRevision:
+    """Mixin: a ``revision`` property for encoders (the weights identity used in fingerprints).
+
+    It describes the weights as loaded (``_revision``, set by the loader); when unknown it is computed
+    from the parameters of ``model``. After changing the weights in place, set ``encoder.revision =
+    None`` so it is recomputed.
+    """
+
+    _revision: str | None
+    model: Any
+
+    @property
+    def revision(self) -> str:
+        if self._revision is None:
+            self._revision = "params:" + parameters_digest(self.model)
+        return self._revision
+
+    @revision.setter
+    def revision(self, value: str | None) -> None:
+        self._revision = value
+

@@ -32,7 +32,7 @@ from ..prompts.instructions import INSTRUCTIONS_VERSION, PROMPT_FORMATS, PromptF
 from .base import check_texts, similarity
 from .bidirectional import check_model_type, make_bidirectional, verify_bidirectional
 from .engine import TokenEncoder
-from .fingerprint import folder_fingerprint, parameters_digest
+from .fingerprint import WeightsRevision, folder_fingerprint
 from .pooling import POOLINGS
 from .runtime import dtype_name, resolve_devices, resolve_dtype
 
@@ -74,7 +74,7 @@ def _prompt_format(value: str | PromptFormat | dict[str, str]) -> PromptFormat:
     return PROMPT_FORMATS[value]
 
 
-class LLMEncoder:
+class LLMEncoder(WeightsRevision):
     """Bidirectional, mean-pooled decoder-LM bi-encoder (ReasonIR architecture).
 
     Args:
@@ -191,18 +191,6 @@ class LLMEncoder:
     @property
     def dim(self) -> int:
         return self._engine.dim
-
-    @property
-    def revision(self) -> str:
-        """Weights identity in fingerprints. It describes the weights as loaded: after changing them in
-        place, set ``encoder.revision = None`` so it is recomputed from the parameters."""
-        if self._revision is None:
-            self._revision = "params:" + parameters_digest(self.model)
-        return self._revision
-
-    @revision.setter
-    def revision(self, value: str | None) -> None:
-        self._revision = value
 
     @property
     def stats(self) -> Any:

@@ -24,7 +24,7 @@ from ..errors import ConfigError, require
 from ..prompts.instructions import INSTRUCTIONS_VERSION
 from .base import check_texts, l2_normalize, similarity
 from .engine import TokenEncoder
-from .fingerprint import folder_fingerprint, parameters_digest
+from .fingerprint import WeightsRevision, folder_fingerprint
 from .runtime import dtype_name, resolve_devices, resolve_dtype
 
 logger = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ DEFAULT_BATCH_SIZE = 32
 _FAST_POOLING = {"mean": "mean", "cls": "cls", "lasttoken": "lasttoken"}
 
 
-class SentenceTransformerEncoder:
+class SentenceTransformerEncoder(WeightsRevision):
     """A sentence-transformers model as an :class:`~reasonir.encode.base.Encoder`.
 
     Args:
@@ -143,18 +143,6 @@ class SentenceTransformerEncoder:
     @property
     def dim(self) -> int:
         return self._dim
-
-    @property
-    def revision(self) -> str:
-        """Weights identity in fingerprints. It describes the weights as loaded: after changing them in
-        place, set ``encoder.revision = None`` so it is recomputed from the parameters."""
-        if self._revision is None:
-            self._revision = "params:" + parameters_digest(self.model)
-        return self._revision
-
-    @revision.setter
-    def revision(self, value: str | None) -> None:
-        self._revision = value
 
     @property
     def stats(self) -> Any:
