@@ -173,3 +173,29 @@ def test_llm_serve_micro_batches_a_local_backend(monkeypatch):
         assert server.model_name == "local" and server.server_address[0] == "127.0.0.1"
     finally:
         server.server_close()
+
+
+def test_api_key_guards_every_route_but_health_and_the_client_sends_it():
+    llm = load_llm(FunctionLLM(scripted, "scripted", concurrency=2), cache=None)
+    with LLMServer(llm, model_name="tiny", api_key="s3cret") as srv:
+        assert json.loads(urllib.request.urlopen(srv.url.removesuffix("/v1") + "/health", timeout=10).read()) == \
+            {"status": "ok"}
+        for call in (lambda: urllib.request.urlopen(srv.url + "/models", timeout=10),
+                     lambda: _post(srv.url + "/completions", {"prompt": "x", "max_tokens": 2})):
+            with pytest.raises(urllib.error.HTTPError) as err:
+                call()
+            assert err.value.code == 401 and "API key" in json.loads(err.value.read())["error"]["message"]
+        client = OpenAICompatibleLLM(srv.url, "tiny", api_key="s3cret")
+        assert client.generate(["hi"], GenerationParams(max_tokens=2))[0].text == "re:hi"
+        wrong = OpenAICompatibleLLM(srv.url, "tiny", api_key="nope")
+        with pytest.raises(LLMError, match="401"):
+            wrong.generate(["hi"], GenerationParams(max_tokens=2))
+
+
+def test_oversized_bodies_are_refused_with_413():
+    llm = load_llm(FunctionLLM(scripted, "scripted", concurrency=2), cache=None)
+    with LLMServer(llm, model_name="tiny", max_body_bytes=200) as srv:
+        assert _post(srv.url + "/completions", {"prompt": "short", "max_tokens": 2})["choices"][0]["text"] == "re:short"
+        with pytest.raises(urllib.error.HTTPError) as err:
+            _post(srv.url + "/completions", {"prompt": "x" * 500, "max_tokens": 2})
+        assert err.value.code == 413 and "0..200 bytes" in json.loads(err.value.read())["error"]["message"]

@@ -3,11 +3,13 @@
 Endpoints: ``GET /v1/models``, ``POST /v1/chat/completions``, ``POST /v1/completions`` (``prompt``
 may be a list, answered as one batch), ``GET /health``. Non-streaming, ``n = 1``. Sampling defaults
 follow OpenAI (``temperature`` 1, ``top_p`` 1); ``max_tokens`` defaults to 256. Binds 127.0.0.1
-unless told otherwise. Standard library only (``ThreadingHTTPServer``, HTTP/1.1 keep-alive).
+unless told otherwise; an optional API key (``Authorization: Bearer KEY``) guards every route but
+``/health``, and request bodies above ``max_body_bytes`` are refused with 413. Standard library only (``ThreadingHTTPServer``, HTTP/1.1 keep-alive).
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import threading
@@ -22,6 +24,7 @@ from .base import LLM, Generation, GenerationParams, LLMError, check_prompt
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_TOKENS = 256
+DEFAULT_MAX_BODY_BYTES = 8 * 2 ** 20
 
 
 class RequestError(Exception):
@@ -98,7 +101,20 @@ class _Handler(BaseHTTPRequestHandler):
     def _error(self, status: int, message: str, kind: str = "invalid_request_error") -> None:
         self._send(status, {"error": {"message": message, "type": kind, "code": status}})
 
+    def _authorized(self) -> bool:
+        """True when no key is configured or the request carries it; otherwise answers 401."""
+        key = self.server.api_key
+        if key is None:
+            return True
+        sent = self.headers.get("Authorization") or ""
+        if hmac.compare_digest(sent.encode("utf-8"), f"Bearer {key}".encode("utf-8")):
+            return True
+        self._error(401, "missing or wrong API key: send 'Authorization: Bearer KEY'", "authentication_error")
+        return False
+
     def do_GET(self) -> None:  # noqa: N802 - http.server naming
+        if self.path.rstrip("/") != "/health" and not self._authorized():
+            return
         if self.path.rstrip("/") in ("/v1/models", "/models"):
             self._send(200, {"object": "list", "data": [
                 {"id": self.server.model_name, "object": "model", "created": int(self.server.started),
@@ -109,7 +125,18 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(404, f"no route GET {self.path}")
 
     def do_POST(self) -> None:  # noqa: N802
-        length = int(self.headers.get("Content-Length") or 0)
+        if not self._authorized():
+            self.close_connection = True          # the unread body must not be taken as the next request
+            return
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0 or length > self.server.max_body_bytes:
+            self.close_connection = True
+            self._error(413 if length > 0 else 400, f"request body must be 0..{self.server.max_body_bytes} bytes "
+                        f"(Content-Length: {self.headers.get('Content-Length')!r})")
+            return
         raw = self.rfile.read(length) if length else b""
         route = self.path.rstrip("/")
         if route not in ("/v1/chat/completions", "/v1/completions", "/chat/completions", "/completions"):
@@ -178,13 +205,20 @@ class LLMServer(ThreadingHTTPServer):
         host: interface to bind (127.0.0.1 by default; ``0.0.0.0`` exposes it to the network).
         port: TCP port (0 picks a free one; see :attr:`url`).
         model_name: the model id clients send and ``/v1/models`` lists (default: ``llm.name``).
+        api_key: if set, every route but ``/health`` requires ``Authorization: Bearer <api_key>``.
+        max_body_bytes: larger request bodies are refused (413).
     """
 
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, llm: LLM, host: str = "127.0.0.1", port: int = 0, model_name: str | None = None):
+    def __init__(self, llm: LLM, host: str = "127.0.0.1", port: int = 0, model_name: str | None = None,
+                 api_key: str | None = None, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES):
+        if max_body_bytes <= 0:
+            raise ConfigError(f"max_body_bytes must be positive, got {max_body_bytes}")
         super().__init__((host, port), _Handler)
+        self.api_key = api_key or None
+        self.max_body_bytes = int(max_body_bytes)
         self.llm = llm
         self.model_name = model_name or llm.name
         self.started = time.time()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 
 from ..llm.batching import MicroBatchingLLM
@@ -21,6 +22,9 @@ class LLMServeConfig:
     host: str = field(default="127.0.0.1", metadata={"help": "interface to bind (0.0.0.0 exposes it to the network)"})
     port: int = field(default=8000, metadata={"help": "TCP port (0: any free port)"})
     model_name: str | None = field(default=None, metadata={"help": "model id clients send (default: the spec)"})
+    api_key: str | None = field(default=None, metadata={
+        "help": "require this key (Authorization: Bearer KEY); default: $REASONIR_API_KEY, else none"})
+    max_body_bytes: int = field(default=8 * 2 ** 20, metadata={"help": "largest request body accepted (bytes)"})
     llm_cache: str | None = field(default="off", metadata={
         "help": "answer from / store into this response cache (SQLite path; default off)"})
     batch_size: int | None = field(default=None, metadata={"help": "local backends: prompts per batch"})
@@ -46,7 +50,12 @@ def build_server(cfg: LLMServeConfig) -> LLMServer:
     if size and size > 1 and not hasattr(llm.backend, "client"):       # HTTP proxies have their own pool
         llm.backend = MicroBatchingLLM(llm.backend, max_batch=size, max_wait=cfg.micro_batch_wait)
         logger.info("micro-batching up to %d prompts per model call", size)
-    return LLMServer(llm, host=cfg.host, port=cfg.port, model_name=cfg.model_name or cfg.llm)
+    api_key = cfg.api_key or os.environ.get("REASONIR_API_KEY") or None
+    if api_key is None and cfg.host not in ("127.0.0.1", "localhost", "::1"):
+        logger.warning("serving on %s without an API key: anyone who can reach this port can use the model "
+                       "(set --api-key or REASONIR_API_KEY)", cfg.host)
+    return LLMServer(llm, host=cfg.host, port=cfg.port, model_name=cfg.model_name or cfg.llm, api_key=api_key,
+                     max_body_bytes=cfg.max_body_bytes)
 
 
 def run_llm_serve(cfg: LLMServeConfig, on_ready=None) -> None:
