@@ -19,15 +19,13 @@ query latency (p50/p99 over ``--latency-queries`` queries, one at a time) and ba
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import resource
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from _machine import machine
 
 
 def generate(root: Path, n: int, dim: int, clusters: int, shard: int, seed: int = 0) -> list[np.ndarray]:
@@ -73,13 +71,6 @@ def throughput(fn, qs: np.ndarray, batch: int) -> tuple[float, np.ndarray]:
     t0 = time.perf_counter()
     rows = np.concatenate([fn(qs[i:i + batch]) for i in range(0, len(qs), batch)])
     return len(qs) / (time.perf_counter() - t0), rows
-
-
-def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in subprocess.run(
-        ["lscpu"], capture_output=True, text=True).stdout.splitlines() if line.startswith("Model name")), "?")
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 ** 30
-    return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, Python {platform.python_version()}"
 
 
 def main() -> None:
