@@ -8,6 +8,10 @@ What makes it fast on CPU and GPU alike:
 * **no framework overhead per batch** — token ids are padded into one preallocated numpy buffer and
   handed to torch without copies (``torch.from_numpy``), the forward runs under
   ``torch.inference_mode``, pooled rows are written straight into the output array;
+* **attention over real tokens only** — models that accept ``row_lengths`` (the fused BERT forward of
+  :mod:`reasonir.encode.fast_bert`, or transformers models switched to
+  :mod:`reasonir.encode.attention`'s row-wise attention on CPU) get each row's true length, so
+  attention never touches padding and needs no mask;
 * **several devices** — one model replica per device, batches dealt round-robin to one thread per
   device (torch releases the GIL inside kernels).
 
@@ -28,6 +32,15 @@ from .._logging import progress
 from .pooling import pool, pool_mask
 
 logger = logging.getLogger(__name__)
+
+
+def _uses_rowwise(model: Any) -> bool:
+    """Whether ``model`` takes ``row_lengths`` (FastBert, or a model switched to row-wise attention)."""
+    from .attention import ROWWISE
+
+    if getattr(model, "accepts_row_lengths", False):
+        return True
+    return getattr(getattr(model, "config", None), "_attn_implementation", None) == ROWWISE
 
 
 def length_sorted_batches(lengths: Sequence[int] | np.ndarray, batch_size: int,
@@ -121,7 +134,10 @@ class TokenEncoder:
         device = self._device(model)
         input_ids = torch.from_numpy(buf).to(device, non_blocking=True)
         attention = torch.from_numpy(mask).to(device, non_blocking=True)
-        out = model(input_ids=input_ids, attention_mask=attention, **self.forward_kwargs)
+        kwargs = self.forward_kwargs
+        if _uses_rowwise(model):                       # attention over each row's real tokens only
+            kwargs = {**kwargs, "row_lengths": lens.tolist()}
+        out = model(input_ids=input_ids, attention_mask=attention, **kwargs)
         hidden = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]   # [B, L, D]
         pm = pool_mask(attention, torch.from_numpy(starts[rows]).to(device))          # [B, L]
         vec = pool(hidden, pm, self.pooling)                                            # [B, D] float32

@@ -31,6 +31,7 @@ from ..errors import ConfigError, DataFormatError, require
 from ..prompts.instructions import INSTRUCTIONS_VERSION, PROMPT_FORMATS, PromptFormat
 from .base import check_texts, similarity
 from .bidirectional import check_model_type, make_bidirectional, verify_bidirectional
+from .attention import use_rowwise
 from .engine import TokenEncoder
 from .fingerprint import WeightsRevision, folder_fingerprint
 from .pooling import POOLINGS
@@ -91,6 +92,8 @@ class LLMEncoder(WeightsRevision):
         add_bos: make sure every sequence starts with the tokenizer's BOS token.
         devices: ``"auto"``, ``"cpu"``, ``"cuda:0,cuda:1"``, ... — one replica per device.
         check_bidirectional: run the load-time probe (:func:`verify_bidirectional`).
+        cpu_kernels: on CPU, encode with row-wise attention over each text's real tokens
+            (:mod:`reasonir.encode.attention`); calls without lengths (training) keep transformers' SDPA.
     """
 
     kind = "llm"
@@ -99,7 +102,8 @@ class LLMEncoder(WeightsRevision):
                  prompt_format: str | PromptFormat | dict[str, str] = "reasonir", pooling: str = "mean",
                  max_length: int = DEFAULT_MAX_LENGTH, batch_size: int = DEFAULT_BATCH_SIZE,
                  max_batch_tokens: int | None = None, add_bos: bool = True,
-                 devices: str | Sequence[str] | None = None, check_bidirectional: bool = True):
+                 devices: str | Sequence[str] | None = None, check_bidirectional: bool = True,
+                 cpu_kernels: bool = True):
         if hasattr(model, "lm_head") and hasattr(model, "model"):
             model = model.model                                  # *ForCausalLM -> its base model
         if pooling not in POOLINGS:
@@ -120,6 +124,9 @@ class LLMEncoder(WeightsRevision):
         if check_bidirectional:
             verify_bidirectional(self.model, source=name)
         replicas = [self.model] + [copy.deepcopy(self.model).to(d) for d in dev_list[1:]]
+        switched = [use_rowwise(m) for m in replicas] if cpu_kernels else []
+        if any(switched) and check_bidirectional:
+            verify_bidirectional(self.model, source=name)    # the padded-mask fallback path, too
         self.devices = dev_list
         bos = getattr(tokenizer, "bos_token_id", None)
         self._bos = bos if add_bos and bos is not None else None
@@ -140,7 +147,7 @@ class LLMEncoder(WeightsRevision):
                         prompt_format: str | PromptFormat | None = None, pooling: str | None = None,
                         max_batch_tokens: int | None = None, check_bidirectional: bool = True,
                         cache_dir: str | None = None, attn_implementation: str = "sdpa",
-                        name: str | None = None) -> LLMEncoder:
+                        name: str | None = None, cpu_kernels: bool = True) -> LLMEncoder:
         """Load a decoder checkpoint (Hub id or folder) as a bidirectional encoder, without remote code.
 
         Works for ``reasonir/ReasonIR-8B`` (its ``ReasonIRModel`` class is a ``LlamaModel`` subclass;
@@ -185,7 +192,7 @@ class LLMEncoder(WeightsRevision):
                    batch_size=batch_size or DEFAULT_BATCH_SIZE,
                    max_batch_tokens=max_batch_tokens or arch.get("max_batch_tokens"),
                    add_bos=saved.get("add_bos", True), devices=[str(d) for d in devices],
-                   check_bidirectional=check_bidirectional)
+                   check_bidirectional=check_bidirectional, cpu_kernels=cpu_kernels)
 
     # ------------------------------------------------------------------ encoding
     @property

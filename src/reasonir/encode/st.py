@@ -24,6 +24,7 @@ from ..errors import ConfigError, require
 from ..prompts.instructions import INSTRUCTIONS_VERSION
 from .base import check_texts, l2_normalize, similarity
 from .engine import TokenEncoder
+from .fast_bert import cpu_forward
 from .fingerprint import WeightsRevision, folder_fingerprint
 from .runtime import dtype_name, resolve_devices, resolve_dtype
 
@@ -49,6 +50,8 @@ class SentenceTransformerEncoder(WeightsRevision):
         max_batch_tokens: optional cap on padded tokens per batch.
         fast: use the shared engine when the module stack allows it.
         devices: extra replicas per device (fast path only).
+        cpu_kernels: on CPU, run BERT models through :class:`~reasonir.encode.fast_bert.FastBert`
+            (fused, pre-packed, row-wise attention) and others with row-wise attention (fast path only).
     """
 
     kind = "sentence-transformers"
@@ -58,7 +61,7 @@ class SentenceTransformerEncoder(WeightsRevision):
                  instruction_template: str = "{instruction}\n", include_prompt: bool | None = None,
                  batch_size: int = DEFAULT_BATCH_SIZE, max_length: int | None = None,
                  max_batch_tokens: int | None = None, fast: bool = True,
-                 devices: str | Sequence[str] | None = None):
+                 devices: str | Sequence[str] | None = None, cpu_kernels: bool = True):
         if "{instruction}" not in instruction_template:
             raise ConfigError(f"instruction_template must contain '{{instruction}}', got {instruction_template!r}")
         self.model = model.eval()
@@ -92,6 +95,8 @@ class SentenceTransformerEncoder(WeightsRevision):
             dev_list = resolve_devices(devices) if devices is not None else [next(transformer.parameters()).device]
             transformer.to(dev_list[0])
             replicas = [transformer] + [copy.deepcopy(transformer).to(d) for d in dev_list[1:]]
+            if cpu_kernels:
+                replicas = [cpu_forward(m) for m in replicas]
             pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
             self._engine = TokenEncoder(replicas, dim=self._dim, pad_id=pad, pooling=self.pooling,
                                         batch_size=self.batch_size, max_batch_tokens=max_batch_tokens)
