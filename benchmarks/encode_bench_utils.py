@@ -85,6 +85,18 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float, float]:
 
 
 def peak_rss_mib() -> float:
+    """This process's peak resident memory (MiB).
+
+    Linux's ``VmHWM`` belongs to the process's own address space, so a worker started by a large
+    parent reports its own peak; ``ru_maxrss`` would carry the parent's over fork + exec.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

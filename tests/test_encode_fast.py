@@ -161,3 +161,15 @@ def test_minilm_fast_bert_bf16_close_to_fp32_and_switchable():
     bf16 = load_encoder("minilm", dtype="bf16")
     cos = (bf16.encode_document(texts) * fp32.encode_document(texts)).sum(1)
     assert cos.min() > 0.999
+
+
+def test_cpu_allocator_tuning_applies_on_glibc_and_can_be_turned_off(monkeypatch):
+    import platform
+
+    from reasonir.encode.runtime import tune_cpu_allocator
+
+    monkeypatch.setenv("REASONIR_MALLOC_TUNING", "0")
+    assert tune_cpu_allocator.__wrapped__() is False
+    monkeypatch.delenv("REASONIR_MALLOC_TUNING")
+    glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    assert tune_cpu_allocator.__wrapped__() is glibc

@@ -195,7 +195,10 @@ def cpu_forward(model: Any) -> Any:
     ...). Models on other devices are returned unchanged.
     """
     from .attention import use_rowwise
+    from .runtime import tune_cpu_allocator
 
+    if any(p.device.type == "cpu" for p in model.parameters()):
+        tune_cpu_allocator()
     if supports(model) is None:
         return FastBert(model)
     use_rowwise(model)

@@ -35,7 +35,7 @@ from .attention import use_rowwise
 from .engine import TokenEncoder
 from .fingerprint import WeightsRevision, folder_fingerprint
 from .pooling import POOLINGS
-from .runtime import dtype_name, resolve_devices, resolve_dtype
+from .runtime import dtype_name, resolve_devices, resolve_dtype, tune_cpu_allocator
 
 logger = logging.getLogger(__name__)
 
@@ -125,6 +125,8 @@ class LLMEncoder(WeightsRevision):
             verify_bidirectional(self.model, source=name)
         replicas = [self.model] + [copy.deepcopy(self.model).to(d) for d in dev_list[1:]]
         switched = [use_rowwise(m) for m in replicas] if cpu_kernels else []
+        if any(switched):
+            tune_cpu_allocator()
         if any(switched) and check_bidirectional:
             verify_bidirectional(self.model, source=name)    # the padded-mask fallback path, too
         self.devices = dev_list
