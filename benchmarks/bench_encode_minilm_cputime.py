@@ -28,10 +28,12 @@ st = SentenceTransformer(str(minilm_path()), device="cpu")
 stb = copy.deepcopy(st).to(torch.bfloat16)
 ours = load_encoder("minilm"); ours32 = load_encoder("minilm", dtype="fp32")
 ours128 = SentenceTransformerEncoder(ours.model, batch_size=128, max_batch_tokens=16384)
+ours_hf = load_encoder("minilm", cpu_kernels=False)      # transformers' BertModel forward, same engine
 ntok = sum(len(x) for x in st.tokenizer(sub, truncation=True, max_length=256)["input_ids"])
 ref = l2_normalize(st.encode(sub))
 systems = {"st-default fp32": lambda: st.encode(sub), "st bf16": lambda: stb.encode(sub),
            "reasonir fp32": lambda: ours32.encode_document(sub), "reasonir bf16 (auto)": lambda: ours.encode_document(sub),
+           "reasonir bf16, transformers forward": lambda: ours_hf.encode_document(sub),
            "reasonir bf16 bs128/16k tokens": lambda: ours128.encode_document(sub)}
 for fn in systems.values(): fn()
 ts = {k: [] for k in systems}

@@ -4,8 +4,10 @@ Systems, on the same SciFact documents (``title + " " + text``), same weights, R
 format (``BOS + "<|embed|>\\n" + text``, prefix excluded from the mean), max length 512:
 
 * **reasonir fp32 / reasonir bf16** — ``load_encoder("smollm2", dtype=...)``: tokenise once,
-  length-sorted batches (16), ``inference_mode``, no KV cache, zero-copy inputs (``auto`` picks bf16
-  on CPUs with AMX / AVX512-BF16);
+  length-sorted batches (16), ``inference_mode``, no KV cache, zero-copy inputs, row-wise attention over
+  each text's real tokens on CPU (``auto`` picks bf16 on CPUs with AMX / AVX512-BF16);
+* **reasonir bf16, transformers SDPA attention** — the same encoder with ``cpu_kernels=False``
+  (what the row-wise attention of :mod:`reasonir.encode.attention` wins on CPU);
 * **naive loop bf16** — the loop ReasonIR's own ``encode`` runs, on the same bf16 weights: batches in
   input order padded to the longest member, ``no_grad``, default ``use_cache`` (the model builds a KV
   cache it never uses).
@@ -85,8 +87,9 @@ def worker(system: str, dtype: str, n_docs: int, out_npy: Path) -> None:
     rng = np.random.default_rng(0)
     subset = [texts[i] for i in rng.choice(len(texts), size=n_docs, replace=False)]
     rss0 = peak_rss_mib()
-    if system == "reasonir":
-        enc, t_load, _ = timed(lambda: load_encoder("smollm2", dtype=dtype))
+    if system in ("reasonir", "sdpa"):
+        kernels = system == "reasonir"                 # sdpa: same encoder, transformers' SDPA attention
+        enc, t_load, _ = timed(lambda: load_encoder("smollm2", dtype=dtype, cpu_kernels=kernels))
         rss_loaded = peak_rss_mib()
         enc.encode_document(subset[:2])                                        # warm-up
         vec, t, c = timed(lambda: enc.encode_document(subset))
@@ -115,8 +118,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     ap.add_argument("--chunk", type=int, default=128, help="documents per cached chunk in the SciFact run")
     ap.add_argument("--out", type=Path, default=None)
-    ap.add_argument("--systems", default="reasonir-fp32,reasonir-bf16,naive-bf16",
-                    help="comma-separated systems to time (reasonir-fp32, reasonir-bf16, naive-fp32, naive-bf16)")
+    ap.add_argument("--systems", default="reasonir-fp32,reasonir-bf16,sdpa-bf16,naive-bf16",
+                    help="comma-separated systems to time (reasonir-fp32, reasonir-bf16, sdpa-fp32, sdpa-bf16, "
+                         "naive-fp32, naive-bf16)")
     ap.add_argument("--worker", nargs=3, metavar=("SYSTEM", "DTYPE", "OUT_NPY"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.threads:
@@ -146,9 +150,12 @@ def main() -> None:
     systems = {}
     for name in [x.strip() for x in args.systems.split(",") if x.strip()]:
         system, _, dtype = name.partition("-")
-        if system not in ("reasonir", "naive") or dtype not in ("fp32", "bf16"):
-            raise SystemExit(f"unknown system {name!r}; use reasonir-fp32, reasonir-bf16, naive-fp32, naive-bf16")
-        systems[f"{'naive loop' if system == 'naive' else system} {dtype}"] = (system, dtype)
+        if system not in ("reasonir", "sdpa", "naive") or dtype not in ("fp32", "bf16"):
+            raise SystemExit(f"unknown system {name!r}; use reasonir-fp32, reasonir-bf16, sdpa-fp32, sdpa-bf16, "
+                             "naive-fp32, naive-bf16")
+        label = {"naive": "naive loop {}", "sdpa": "reasonir {}, transformers SDPA attention",
+                 "reasonir": "reasonir {}"}[system]
+        systems[label.format(dtype)] = (system, dtype)
     if "reasonir fp32" not in systems:
         raise SystemExit("--systems must include reasonir-fp32 (the reference for speed-ups and cosines)")
     runs: dict[str, list[dict]] = {k: [] for k in systems}
