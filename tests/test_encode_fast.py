@@ -60,12 +60,30 @@ def _padded_batch(vocab: int = 400):
     return ids, mask, lengths
 
 
-@pytest.mark.parametrize("model_type", ["llama", "qwen2", "qwen3"])
+def _tiny_encoder(model_type: str):
+    """A tiny random model of ``model_type`` as the encoders use it (decoders made bidirectional)."""
+    if model_type in ("bert", "roberta", "xlm-roberta"):
+        from transformers import AutoModel, BertConfig, RobertaConfig, XLMRobertaConfig
+
+        cls = {"bert": BertConfig, "roberta": RobertaConfig, "xlm-roberta": XLMRobertaConfig}[model_type]
+        torch.manual_seed(0)
+        cfg = cls(vocab_size=400, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                  intermediate_size=64, max_position_embeddings=64)
+        return AutoModel.from_config(cfg, attn_implementation="sdpa").eval()
+    model = tiny_model(model_type)
+    model.config.is_causal = False
+    if model_type == "mistral":
+        model.config.sliding_window = None          # windowed Mistral is refused (test below)
+    return model
+
+
+@pytest.mark.parametrize("model_type", ["llama", "qwen2", "qwen3", "mistral", "bert", "roberta", "xlm-roberta"])
 def test_rowwise_model_equals_sdpa_model(model_type):
-    ref = tiny_model(model_type)
-    ref.config.is_causal = False
-    fast = tiny_model(model_type)
-    fast.config.is_causal = False
+    from reasonir.encode.attention import ROWWISE_MODEL_TYPES
+
+    assert model_type in ROWWISE_MODEL_TYPES
+    ref = _tiny_encoder(model_type)
+    fast = _tiny_encoder(model_type)
     assert use_rowwise(fast) and fast.config._attn_implementation == ROWWISE
     ids, mask, lengths = _padded_batch()
     with torch.inference_mode():

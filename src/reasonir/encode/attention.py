@@ -17,8 +17,8 @@ Only for bidirectional (non-causal) models: every token attends to every real to
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 logger = logging.getLogger(__name__)
