@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from .._logging import progress
+from .attention import ROWWISE
 from .pooling import pool, pool_mask
 
 logger = logging.getLogger(__name__)
@@ -36,8 +37,6 @@ logger = logging.getLogger(__name__)
 
 def _uses_rowwise(model: Any) -> bool:
     """Whether ``model`` takes ``row_lengths`` (FastBert, or a model switched to row-wise attention)."""
-    from .attention import ROWWISE
-
     if getattr(model, "accepts_row_lengths", False):
         return True
     return getattr(getattr(model, "config", None), "_attn_implementation", None) == ROWWISE

@@ -29,13 +29,14 @@ import numpy as np
 
 from ..errors import ConfigError, DataFormatError, require
 from ..prompts.instructions import INSTRUCTIONS_VERSION, PROMPT_FORMATS, PromptFormat
+from .attention import ROWWISE
 from .base import check_texts, similarity
 from .bidirectional import check_model_type, make_bidirectional, verify_bidirectional
-from .attention import use_rowwise
 from .engine import TokenEncoder
+from .fast_bert import cpu_forward
 from .fingerprint import WeightsRevision, folder_fingerprint
 from .pooling import POOLINGS
-from .runtime import dtype_name, resolve_devices, resolve_dtype, tune_cpu_allocator
+from .runtime import dtype_name, resolve_devices, resolve_dtype
 
 logger = logging.getLogger(__name__)
 
@@ -124,11 +125,10 @@ class LLMEncoder(WeightsRevision):
         if check_bidirectional:
             verify_bidirectional(self.model, source=name)
         replicas = [self.model] + [copy.deepcopy(self.model).to(d) for d in dev_list[1:]]
-        switched = [use_rowwise(m) for m in replicas] if cpu_kernels else []
-        if any(switched):
-            tune_cpu_allocator()
-        if any(switched) and check_bidirectional:
-            verify_bidirectional(self.model, source=name)    # the padded-mask fallback path, too
+        if cpu_kernels:
+            replicas = [cpu_forward(m) for m in replicas]      # decoders: same model, row-wise attention
+            if check_bidirectional and self.model.config._attn_implementation == ROWWISE:
+                verify_bidirectional(self.model, source=name)  # the padded-mask fallback path, too
         self.devices = dev_list
         bos = getattr(tokenizer, "bos_token_id", None)
         self._bos = bos if add_bos and bos is not None else None

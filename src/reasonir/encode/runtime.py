@@ -134,12 +134,13 @@ def tune_cpu_allocator() -> bool:
 
     CPU inference frees and re-allocates the same multi-megabyte activations for every layer and
     batch. glibc serves blocks above its mmap threshold with fresh ``mmap`` calls and trims the
-    heap eagerly, so each one comes back as zeroed pages that fault in again: on SciFact with
-    MiniLM in bf16 that was ~40x more page faults and ~15-20% of the encoding time. This raises
-    the mmap threshold to 32 MiB and the trim threshold to 1 GiB (``mallopt``): a light in-process
+    heap eagerly, so each one comes back as zeroed pages that fault in again. Measured with MiniLM
+    in bf16 on SciFact: the first pass over 1,500 documents went from 1.13M to 0.10M minor page
+    faults (19.1 s -> 15.5 s), the CLI's corpus encoding from 98.9 s to 59.4 s. This raises the
+    mmap threshold to 32 MiB and the trim threshold to 1 GiB (``mallopt``): a light in-process
     alternative to preloading jemalloc or tcmalloc, which torch's CPU performance guides recommend
-    for the same reason. The process keeps up to its peak working set mapped. Called once when a CPU encoder is built;
-    ``REASONIR_MALLOC_TUNING=0`` turns it off.
+    for the same reason. The process keeps up to its peak working set mapped. Called once when a
+    CPU encoder is built; ``REASONIR_MALLOC_TUNING=0`` turns it off.
 
     Returns:
         True if the settings were applied.
