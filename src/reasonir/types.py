@@ -54,8 +54,3 @@ def top_k(scores: dict[str, float], k: int) -> list[tuple[str, float]]:
     """The ``k`` best ``(doc_id, score)`` pairs, ties broken by doc id (ascending) for determinism."""
     items = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
     return items[:k] if k > 0 else items
-
-
-def truncate_run(run: Run, k: int) -> Run:
-    """Keep the top ``k`` documents of each query of ``run`` (deterministic ties)."""
-    return {qid: dict(top_k(docs, k)) for qid, docs in run.items()}

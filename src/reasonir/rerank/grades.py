@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Any
 
 MAX_GRADE = 5.0
 #: a lone number is taken as the grade only in answers of at most this many words
@@ -125,14 +124,3 @@ def expected_grade(logprobs: list[dict[str, float]] | None, tokens: list[str] | 
             return sum(d * p for d, p in mass.items()) / total, total
         so_far += tok
     return None
-
-
-def grade_summary(parses: list[Any]) -> dict[str, Any]:
-    """Counts of parse methods, failures and clamps over a list of :class:`GradeParse`."""
-    methods: dict[str, int] = {}
-    for p in parses:
-        methods[p.method] = methods.get(p.method, 0) + 1
-    n = len(parses)
-    failed = methods.get("failed", 0)
-    return {"pairs": n, "parse_failures": failed, "parse_failure_rate": failed / n if n else 0.0,
-            "clamped": sum(1 for p in parses if p.clamped), "methods": methods}

@@ -15,7 +15,7 @@ broken by document id (runs) or by position (arrays), so results are determinist
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -124,12 +124,3 @@ def parse_weights(spec: str | Sequence[float] | None, n: int = 2) -> list[float]
     except ValueError:
         raise ConfigError(f"fusion weights {spec!r}: expected {n} comma-separated numbers, e.g. 0.5,0.5") from None
     return _weights(w, n)
-
-
-def normalised_run(run: Mapping[str, Mapping[str, float]]) -> Run:
-    """A copy of ``run`` with each query's scores min-max normalised (for inspection and plots)."""
-    out: Run = {}
-    for qid, docs in run.items():
-        ids = list(docs)
-        out[qid] = dict(zip(ids, minmax(np.asarray([docs[d] for d in ids])).tolist()))
-    return out

@@ -68,12 +68,3 @@ def gather_with_grad(x: torch.Tensor) -> torch.Tensor:
     shards = [buf[:c] for buf, c in zip(buffers, counts)]
     shards[me] = x                                                                # keep the live tensor
     return torch.cat(shards, dim=0)                                               # [sum_r n_r, ...]
-
-
-def all_reduce_mean(value: float, device: torch.device | str = "cpu") -> float:
-    """Average a Python number over all processes (logging only; identity when not distributed)."""
-    if not is_distributed():
-        return float(value)
-    t = torch.tensor([float(value)], device=device, dtype=torch.float64)
-    torch.distributed.all_reduce(t)
-    return float(t.item()) / world_size()
