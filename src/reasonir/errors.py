@@ -7,6 +7,7 @@ one, the fix. Library code raises these; only the CLI turns them into exit codes
 from __future__ import annotations
 
 import importlib
+import os
 from types import ModuleType
 
 
@@ -23,7 +24,7 @@ class DataFormatError(ReasonIRError, ValueError):
         line: 1-based line number in ``path``, if the input is line-oriented.
     """
 
-    def __init__(self, message: str, path: str | None = None, line: int | None = None):
+    def __init__(self, message: str, path: str | os.PathLike[str] | None = None, line: int | None = None):
         self.path = str(path) if path is not None else None
         self.line = line
         where = ""
