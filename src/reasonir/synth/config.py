@@ -31,7 +31,8 @@ class SynthesizeConfig:
         "help": "what to generate: hq (hard queries from documents), vl (varied-length pairs)", "choices": KINDS})
     # LLM ------------------------------------------------------------------------------------------
     llm: str = field(default="smollm2", metadata={
-        "help": "LLM spec: smollm2, transformers:PATH, openai:MODEL, openai-batch:MODEL, http://HOST:PORT/v1#MODEL, vllm:PATH"})
+        "help": "LLM spec: smollm2, transformers:PATH, openai:MODEL, openai-batch:MODEL, "
+                "http://HOST:PORT/v1#MODEL, vllm:PATH"})
     llm_cache: str | None = field(default=None, metadata={
         "help": "SQLite response cache (default: OUT/llm_cache.sqlite; 'off' disables resuming)"})
     llm_options: dict[str, Any] = field(default_factory=dict, metadata={

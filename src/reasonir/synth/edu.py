@@ -209,8 +209,8 @@ class RegressionEduScorer:
                               f"{encoder.dim}-d embeddings; retrain the head for this encoder")
 
     @classmethod
-    def train(cls, texts: Sequence[str], scores: Sequence[float], encoder_spec: str = "hash", l2: float = 1.0,
-              encoder: Any = None) -> RegressionEduScorer:
+    def train(cls, texts: Sequence[str], scores: Sequence[float] | np.ndarray, encoder_spec: str = "hash",
+              l2: float = 1.0, encoder: Any = None) -> RegressionEduScorer:
         """Fit the head on labelled texts; ``meta`` records the training fit (MAE, n)."""
         encoder = encoder or load_encoder_spec(encoder_spec)
         x = encoder.encode_document(list(texts))                           # [n, d]

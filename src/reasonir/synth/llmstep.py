@@ -129,7 +129,7 @@ class LLMStep:
         self.name = name
 
     @classmethod
-    def from_config(cls, llm: LLM, cfg: Any, max_tokens: int, name: str) -> "LLMStep":
+    def from_config(cls, llm: LLM, cfg: Any, max_tokens: int, name: str) -> LLMStep:
         """A step with the synthesizer config's sampling, retry and batching settings."""
         return cls(llm, GenerationParams(max_tokens=max_tokens, temperature=cfg.temperature, seed=cfg.seed),
                    max_attempts=cfg.max_attempts, retry_temperature=cfg.retry_temperature,

@@ -19,7 +19,13 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..llm.base import LLM
-from ..prompts.synth import NEG_JUDGE_VERSION, NEGATIVE_FIELDS, NEGATIVE_VERSION, negative_judge_messages, negative_messages
+from ..prompts.synth import (
+    NEG_JUDGE_VERSION,
+    NEGATIVE_FIELDS,
+    NEGATIVE_VERSION,
+    negative_judge_messages,
+    negative_messages,
+)
 from ..retrieve.bm25 import BM25Index
 from ..retrieve.dense import dense_search
 from ..types import Document
@@ -74,7 +80,8 @@ class LLMNegativeStage:
         if not todo:
             return records
         cfg = self.cfg
-        prompts = [negative_messages(it["query"], truncate_words(it["pos"], cfg.doc_max_words), self.min_words(r["kind"]))
+        prompts = [negative_messages(it["query"], truncate_words(it["pos"], cfg.doc_max_words),
+                                     self.min_words(r["kind"]))
                    for r, it in todo]
 
         def validate(i: int, text: str) -> str:
@@ -180,11 +187,11 @@ class MineStage:
     name = MINE_STAGE
 
     def __init__(self, cfg: SynthesizeConfig, miner: NegativeMiner, llm: LLM | None = None):
-        if cfg.judge_negatives and llm is None:
-            raise ConfigError("judge_negatives needs an LLM")
         self.cfg, self.miner = cfg, miner
-        self.judge = None
+        self.judge: LLMStep | None = None
         if cfg.judge_negatives:
+            if llm is None:
+                raise ConfigError("judge_negatives needs an LLM")
             self.judge = LLMStep.from_config(llm, cfg, cfg.judge_max_tokens, JUDGE_STAGE)
 
     def __call__(self, records: list[Record]) -> list[Record]:
@@ -198,13 +205,15 @@ class MineStage:
         chosen = [c[:per_item] for c in cands]
         if self.judge is not None:
             chosen = self._judge(todo, chosen)
-        for (rec, item), picks in zip(todo, chosen):
+        for (_rec, item), picks in zip(todo, chosen):
             item["mined"] = len(picks)
             for c in picks[:cfg.mine_negatives]:
                 item["negs"].append({"text": c["text"], "source": cfg.mine, "id": c["id"], "rank": c["rank"]})
         return records
 
-    def _judge(self, todo: list[tuple[Record, dict[str, Any]]], chosen: list[list[dict[str, Any]]]) -> list[list[dict[str, Any]]]:
+    def _judge(self, todo: list[tuple[Record, dict[str, Any]]],
+               chosen: list[list[dict[str, Any]]]) -> list[list[dict[str, Any]]]:
+        assert self.judge is not None  # called only when judging is on
         pairs = [(t, c) for t, cs in enumerate(chosen) for c in cs]
         prompts = [negative_judge_messages(todo[t][1]["query"], truncate_words(c["text"], self.cfg.doc_max_words))
                    for t, c in pairs]

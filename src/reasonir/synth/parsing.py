@@ -204,8 +204,9 @@ def _text_value(v: Any) -> str | None:
     if isinstance(v, dict):
         body = next((v[k] for k in ("content", "text", "body") if isinstance(v.get(k), str) and v[k].strip()), None)
         if body:
-            title = v.get("title") if isinstance(v.get("title"), str) else ""
-            return f"{title.strip()}\n{body.strip()}".strip()
+            title = v.get("title")
+            title = title.strip() if isinstance(title, str) else ""
+            return f"{title}\n{body.strip()}".strip()
     return None
 
 

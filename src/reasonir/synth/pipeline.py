@@ -108,15 +108,16 @@ def read_inputs(specs: list[str], limit: int | None) -> list[Document]:
 def build_pool(cfg: SynthesizeConfig, llm_factory: LLMFactory) -> tuple[Pool, Usage | None]:
     """Read, clean, score and select the seed documents (the same selection in every shard)."""
     docs = read_inputs(cfg.input, cfg.max_input_docs)
-    kept, unique, counts = clean_documents(docs, cfg.dedup, cfg.near_dup_threshold, cfg.min_words, cfg.max_words)
+    kept, unique, cleaned = clean_documents(docs, cfg.dedup, cfg.near_dup_threshold, cfg.min_words, cfg.max_words)
+    counts: dict[str, Any] = dict(cleaned)
     scorer = make_scorer(cfg, llm_factory)
     scores = None
     if scorer is not None:
         scores = cached_scores(scorer, [d.full_text for d in kept], work_dir(cfg) / "edu_scores.json")
     selected, sel_counts = select(kept, scores, cfg.edu_threshold if scorer is not None else None, cfg.budget)
     counts.update(sel_counts)
-    if scores is not None and len(scores):
-        counts["edu_scores"] = {"mean": round(float(scores.mean()), 3), "scored": int(len(scores)),
+    if scorer is not None and scores is not None and len(scores):
+        counts["edu_scores"] = {"mean": round(float(scores.mean()), 3), "scored": len(scores),
                                 "scorer": scorer.fingerprint().get("scorer")}
     usage = getattr(scorer, "usage", None)
     return Pool(docs=selected, all_docs=unique, counts=counts, scores=[] if scores is None else scores.tolist()), usage
@@ -152,17 +153,17 @@ def stage_names(cfg: SynthesizeConfig) -> list[str]:
 
 def make_stage(name: str, cfg: SynthesizeConfig, llm: LLM | None, corpus: list[Document] | None = None):
     """Instantiate one record stage (``corpus``: the mining corpus, for ``mine``)."""
-    if name == "hq":
-        return HQStage(cfg, llm)
-    if name == "vl_pair":
-        return VLPairStage(cfg, llm)
-    if name == "llm_negative":
-        return LLMNegativeStage(cfg, llm)
     if name == "mine":
-        return MineStage(cfg, build_miner(cfg, corpus or []), llm)
-    if name == "expand":
-        return ExpandStage(cfg, llm)
-    raise ConfigError(f"unknown stage {name!r}")
+        miner = build_miner(cfg, corpus or [])
+        if miner is None:
+            raise ConfigError("stage mine: mining is off (mine is 'none' or mine_negatives is 0)")
+        return MineStage(cfg, miner, llm)
+    llm_stages = {"hq": HQStage, "vl_pair": VLPairStage, "llm_negative": LLMNegativeStage, "expand": ExpandStage}
+    if name not in llm_stages:
+        raise ConfigError(f"unknown stage {name!r}; choose one of {', '.join([*llm_stages, 'mine'])}")
+    if llm is None:
+        raise ConfigError(f"stage {name} needs an LLM")
+    return llm_stages[name](cfg, llm)
 
 
 def finalize(records: list[Record], cfg: SynthesizeConfig, generator: str) -> list[TrainExample]:
@@ -225,7 +226,8 @@ def write_outputs(cfg: SynthesizeConfig, records: list[Record], examples: list[T
     save_config(cfg, paths["config"], extra={"pipeline_version": PIPELINE_VERSION})
     with atomic_write(paths["dropped"]) as fh:
         for rec in sorted(records, key=lambda r: r["example_id"]):
-            objs = [(rec, None)] if rec.get("dropped") else [(it, i) for i, it in enumerate(rec["items"]) if it.get("dropped")]
+            objs = ([(rec, None)] if rec.get("dropped")
+                    else [(it, i) for i, it in enumerate(rec["items"]) if it.get("dropped")])
             for obj, i in objs:
                 row = {"key": rec["key"], "item": i, **obj["dropped"]}
                 if i is not None:
@@ -237,7 +239,8 @@ def write_outputs(cfg: SynthesizeConfig, records: list[Record], examples: list[T
 # --------------------------------------------------------------------------------------------------
 # the run
 # --------------------------------------------------------------------------------------------------
-def prepare(cfg: SynthesizeConfig, llm_factory: LLMFactory) -> tuple[list[Record], Pool | None, dict[str, Usage], dict[str, float]]:
+def prepare(cfg: SynthesizeConfig,
+            llm_factory: LLMFactory) -> tuple[list[Record], Pool | None, dict[str, Usage], dict[str, float]]:
     """Pool, VL tasks and this shard's initial records (shared by the local and Ray runners)."""
     usage: dict[str, Usage] = {}
     seconds: dict[str, float] = {}
@@ -289,9 +292,10 @@ def synthesize(cfg: SynthesizeConfig, llm: LLM | None = None, llm_factory: LLMFa
         if cfg.runner == "ray":
             raise ConfigError("runner=ray builds one LLM per worker: pass llm_factory (a picklable callable "
                               "returning the LLM) instead of llm, or neither to use cfg.llm")
+        given: LLM = llm
 
         def llm_factory() -> LLM:
-            return llm
+            return given
     llm_factory = llm_factory or functools.partial(open_llm, cfg)
     if cfg.runner == "ray":
         from .ray_runner import run_ray
@@ -301,7 +305,8 @@ def synthesize(cfg: SynthesizeConfig, llm: LLM | None = None, llm_factory: LLMFa
     records, pool, usage, seconds = prepare(cfg, lambda: llm)
     corpus = None
     if "mine" in stage_names(cfg):
-        corpus = mining_corpus(read_inputs(cfg.mine_corpus, None) if cfg.mine_corpus else (pool.all_docs if pool else []))
+        seeds = read_inputs(cfg.mine_corpus, None) if cfg.mine_corpus else (pool.all_docs if pool else [])
+        corpus = mining_corpus(seeds)
     for name in stage_names(cfg):
         t0 = time.perf_counter()
         stage = make_stage(name, cfg, llm, corpus)

@@ -174,8 +174,8 @@ class Pool:
     scores: list[float] = field(default_factory=list)
 
 
-def clean_documents(docs: Sequence[Document], dedup: bool = True, near_dup_threshold: float = 0.8,
-                    min_words: int = 0, max_words: int | None = None) -> tuple[list[Document], list[Document], dict[str, int]]:
+def clean_documents(docs: Sequence[Document], dedup: bool = True, near_dup_threshold: float = 0.8, min_words: int = 0,
+                    max_words: int | None = None) -> tuple[list[Document], list[Document], dict[str, int]]:
     """Drop exact duplicates, near-duplicates and documents outside the length range (input order kept).
 
     Returns:
@@ -216,7 +216,7 @@ def clean_documents(docs: Sequence[Document], dedup: bool = True, near_dup_thres
     return kept, unique, counts
 
 
-def select(docs: Sequence[Document], scores: Sequence[float] | None, threshold: float | None,
+def select(docs: Sequence[Document], scores: Sequence[float] | np.ndarray | None, threshold: float | None,
            budget: int | None) -> tuple[list[PoolDoc], dict[str, int]]:
     """Keep documents scoring ``>= threshold``, best first (input order breaks ties), at most ``budget``.
 

@@ -89,7 +89,8 @@ def load_bright_documents(source: str | os.PathLike | None = None, revision: str
 
 
 def resolve_released(subset: str, source: str | os.PathLike | None = None,
-                     documents: Mapping[str, str] | None = None, limit: int | None = None) -> tuple[list[TrainExample], dict[str, int]]:
+                     documents: Mapping[str, str] | None = None,
+                     limit: int | None = None) -> tuple[list[TrainExample], dict[str, int]]:
     """Released rows as :class:`TrainExample` with ``hq`` document ids replaced by their text.
 
     Args:
@@ -101,8 +102,9 @@ def resolve_released(subset: str, source: str | os.PathLike | None = None,
     Returns:
         ``(examples, counts)``; rows whose positives cannot all be resolved are skipped and counted.
     """
-    if subset == "hq" and documents is None:
-        documents = load_bright_documents()
+    by_id: Mapping[str, str] = {}
+    if subset == "hq":
+        by_id = documents if documents is not None else load_bright_documents()
     examples: list[TrainExample] = []
     counts = {"rows": 0, "written": 0, "unresolved_rows": 0, "unresolved_ids": 0}
     for origin, line, row in iter_released_rows(subset, source):
@@ -112,7 +114,7 @@ def resolve_released(subset: str, source: str | os.PathLike | None = None,
         ex = example_from_record(row, origin, line)
         meta = {"source": RELEASED_HUB_ID, "subset": subset, "row": line}
         if subset == "hq":
-            missing = [d for d in ex.pos if d not in documents]
+            missing = [d for d in ex.pos if d not in by_id]
             if missing:
                 counts["unresolved_rows"] += 1
                 counts["unresolved_ids"] += len(missing)
@@ -120,7 +122,7 @@ def resolve_released(subset: str, source: str | os.PathLike | None = None,
                     logger.warning("%s:%d: BRIGHT document id(s) not found: %s", origin, line, missing[:3])
                 continue
             meta["pos_ids"] = list(ex.pos)
-            ex.pos = [documents[d] for d in ex.pos]
+            ex.pos = [by_id[d] for d in ex.pos]
         ex.metadata = {**meta, **ex.metadata}
         examples.append(ex)
         counts["written"] += 1
@@ -132,8 +134,8 @@ def convert_released(cfg: Any):
     from ..io import write_json
     from ..trainio import write_sentence_transformers, write_train_examples
     from .pipeline import SynthesisResult
-    from .stats import length_summary
     from .pool import word_count
+    from .stats import length_summary
 
     docs = load_bright_documents(cfg.bright_documents) if cfg.released == "hq" else None
     examples, counts = resolve_released(cfg.released, cfg.released_source, docs, cfg.released_limit)

@@ -4,6 +4,7 @@ cost, and length histograms of what was written."""
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -27,7 +28,7 @@ def length_summary(lengths: Sequence[int]) -> dict[str, Any]:
     arr = np.asarray(lengths)
     edges = list(LENGTH_BINS) + [np.inf]
     hist = {}
-    for lo, hi in zip(edges[:-1], edges[1:]):
+    for lo, hi in itertools.pairwise(edges):
         n = int(((arr >= lo) & (arr < hi)).sum())
         hist[f"{lo}-{'' if hi == np.inf else int(hi) - 1}"] = n
     return {"count": len(arr), "mean": round(float(arr.mean()), 1), "median": float(np.median(arr)),

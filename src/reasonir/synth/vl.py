@@ -79,7 +79,7 @@ def brainstorm_tasks(llm: LLM, cfg: SynthesizeConfig) -> tuple[list[str], Usage]
         return tasks[:cfg.vl_tasks], Usage()
     step = LLMStep.from_config(llm, cfg, max(256, 60 * cfg.vl_tasks_per_call), TASKS_STAGE)
     usage = Usage()
-    tasks: list[str] = []
+    tasks = []
     seen = {" ".join(words(t)) for t in VL_SEED_TASKS}
     needed = math.ceil(cfg.vl_tasks / max(1, cfg.vl_tasks_per_call))
     call = 0
