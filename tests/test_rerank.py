@@ -251,7 +251,8 @@ def test_rerank_cli(tmp_path, bright_dir, capsys):
                                         {f"distractor_{ex['id']}_{j}": 2.0 for j in range(8)} for ex in examples})
     with LLMServer(FunctionLLM(_grader, "grader", concurrency=4), model_name="grader") as srv:
         rc = main(["rerank", "--run", str(tmp_path / "first.trec"), "--dataset", f"bright:biology@{root}",
-                   "--reranker", srv.spec, "--top-k", "5", "--out", str(tmp_path / "rr.trec"),
+                   "--reranker", srv.spec, "--top-k", "5", "--metrics", "ndcg@5,recall@5",
+                   "--out", str(tmp_path / "rr.trec"),
                    "--llm-cache", str(tmp_path / "c.sqlite"), "--concurrency", "4", "--json"])
     assert rc == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

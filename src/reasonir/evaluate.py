@@ -9,21 +9,31 @@ Policy, stated once:
   :attr:`EvalResult.missing_queries`;
 * run entries for queries without judgements are ignored (counted in ``unjudged_queries``);
 * ``excluded_ids`` (BRIGHT) are removed from the run and the qrels before scoring;
-* ties are broken as trec_eval breaks them (score descending, then doc id descending).
+* ties are broken as trec_eval breaks them (score descending, then doc id descending);
+* a run and qrels that share no query, or qrels without a single positive grade, are an error (every
+  metric would be a meaningless 0); a partial overlap is logged as a warning with the counts;
+* a metric deeper than the run cannot be measured: when the caller knows the depth the run was cut at
+  (``search -k``, ``retrieve/rerank --top-k``), such metrics are dropped with a warning and listed in
+  :attr:`EvalResult.skipped_metrics` (:func:`metrics_for_depth`); when it does not (a run file), a run
+  shallower than a metric's cutoff is only warned about.
 
 This module never imports a model.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pytrec_eval
 
-from .errors import ConfigError
+from .errors import ConfigError, DataFormatError
 from .types import ExcludedIds, Qrels, Run, top_k
+
+logger = logging.getLogger(__name__)
 
 CUTOFFS = (1, 5, 10, 25, 50, 100)
 DEFAULT_METRICS: tuple[str, ...] = tuple(
@@ -74,6 +84,7 @@ class EvalResult:
         per_query: ``{query_id: {metric: value}}`` for every judged query (missing ones are 0).
         missing_queries: judged queries that had no entry in the run.
         unjudged_queries: number of run queries without judgements (ignored).
+        skipped_metrics: requested metrics deeper than the run's cut-off depth (not computed).
     """
 
     metrics: list[str]
@@ -81,6 +92,7 @@ class EvalResult:
     per_query: dict[str, dict[str, float]]
     missing_queries: list[str] = field(default_factory=list)
     unjudged_queries: int = 0
+    skipped_metrics: list[str] = field(default_factory=list)
 
     @property
     def num_queries(self) -> int:
@@ -89,6 +101,8 @@ class EvalResult:
     def to_dict(self, per_query: bool = False) -> dict:
         out = {"metrics": dict(self.mean), "num_queries": self.num_queries,
                "missing_queries": list(self.missing_queries), "unjudged_queries": self.unjudged_queries}
+        if self.skipped_metrics:
+            out["skipped_metrics"] = list(self.skipped_metrics)
         if per_query:
             out["per_query"] = self.per_query
         return out
@@ -103,12 +117,11 @@ def _trec_measures(metrics: Sequence[str]) -> tuple[set[str], dict[str, str]]:
         if base in ("oracle_ndcg",) or (base == "mrr" and cut):
             continue
         cut_name, full_name = _TREC[base]
-        if cut:
-            measures.add(f"{cut_name}.{cut}")
-            keys[metric] = f"{cut_name}_{cut}"
-        else:
-            measures.add(full_name)
-            keys[metric] = full_name
+        measure, key = (f"{cut_name}.{cut}", f"{cut_name}_{cut}") if cut else (full_name, full_name)
+        if measure is None or key is None:
+            raise ConfigError(f"metric {metric!r} needs a cutoff, e.g. {base}@10")
+        measures.add(measure)
+        keys[metric] = key
     return measures, keys
 
 
@@ -125,8 +138,84 @@ def oracle_run(qrels: Qrels, run: Run, depth: int = ORACLE_DEPTH) -> Run:
     return {q: {d: float(qrels.get(q, {}).get(d, 0)) for d, _ in top_k(docs, depth)} for q, docs in run.items()}
 
 
+def metric_depth(metric: str) -> int | None:
+    """How many ranks a metric looks at: its cutoff (``recall@100`` -> 100), ``None`` for ``mrr``/``map``/``ndcg``."""
+    _, _, cut = normalize_metric(metric).partition("@")
+    return int(cut) if cut else None
+
+
+def metrics_for_depth(metrics: str | Iterable[str] | None, depth: int | None) -> tuple[list[str], list[str]]:
+    """Split metrics into those a run cut at ``depth`` documents per query can measure, and the deeper rest.
+
+    The one rule of this package for metrics deeper than a run: they are not computed (a 10-deep run
+    has no recall@100). Callers that know the depth (``search -k``, ``retrieve/rerank --top-k``) call
+    this before doing any work, so that a request nothing can answer fails at once.
+
+    Args:
+        metrics: names or a comma-separated string (``None``: the defaults).
+        depth: documents per query the run was cut at; ``None`` keeps every metric.
+
+    Returns:
+        ``(kept, skipped)`` canonical names, each in the requested order.
+
+    Raises:
+        ConfigError: for a depth below 1, or when every metric is deeper than ``depth`` (naming the
+            metrics, the depth and both ways out).
+    """
+    names = parse_metrics(metrics)
+    if depth is None:
+        return names, []
+    if depth < 1:
+        raise ConfigError(f"the run depth (documents per query) must be at least 1, got {depth}")
+    kept = [m for m in names if (metric_depth(m) or 0) <= depth]
+    skipped = [m for m in names if m not in kept]
+    if not kept:
+        deepest = max(metric_depth(m) or 0 for m in skipped)
+        raise ConfigError(
+            f"every requested metric ({', '.join(skipped)}) looks deeper than the {depth} documents per query "
+            f"the run holds; retrieve {deepest} per query (search -k, retrieve/rerank --top-k) or ask for "
+            f"metrics within the run, e.g. --metrics ndcg@{depth},recall@{depth},mrr")
+    return kept, skipped
+
+
+def warn_skipped(skipped: Sequence[str], depth: int | None) -> None:
+    """Log, once per evaluation, the metrics :func:`metrics_for_depth` left out and how to get them."""
+    if skipped:
+        logger.warning("not reporting %s: the run was cut at %s documents per query, so these would count "
+                       "the missing ranks as misses; retrieve deeper (search -k, retrieve/rerank --top-k) "
+                       "to measure them", ", ".join(skipped), depth)
+
+
+def _sample(ids: Iterable[str], n: int = 3) -> str:
+    return ", ".join(sorted(ids)[:n]) or "none"
+
+
+def _check_judgements(qrels: Qrels, run: Run, judged_run: Run) -> None:
+    """Refuse an evaluation whose every metric would be 0 for want of overlap; warn about a partial one."""
+    relevant = {q for q, docs in qrels.items() if any(g > 0 for g in docs.values())}
+    if not relevant:
+        count = sum(map(len, qrels.values()))
+        held = f"{count} judgement(s), none with a grade above 0" if count else "the qrels are empty"
+        raise DataFormatError(f"the qrels hold no positive judgement ({held}), so every metric would be 0; "
+                              "check the qrels file (or split)")
+    if not relevant & judged_run.keys():
+        raise DataFormatError(
+            f"the run and the qrels share no query with a relevant document, so every metric would be 0: run "
+            f"queries ({len(run)}) e.g. {_sample(run)}; judged queries ({len(relevant)}) e.g. {_sample(relevant)}; "
+            "check that both use the same query ids")
+    missing = [q for q in qrels if q not in judged_run]
+    if missing:
+        logger.warning("%d of %d judged queries have no results in the run and score 0 (e.g. %s)",
+                       len(missing), len(qrels), _sample(missing))
+    unjudged = [q for q in run if q not in qrels]
+    if unjudged:
+        logger.warning("%d of %d run queries have no judgements and are ignored (e.g. %s)",
+                       len(unjudged), len(run), _sample(unjudged))
+
+
 def evaluate(qrels: Qrels, run: Run, metrics: str | Iterable[str] | None = None,
-             excluded_ids: ExcludedIds | None = None, oracle_depth: int = ORACLE_DEPTH) -> EvalResult:
+             excluded_ids: ExcludedIds | None = None, oracle_depth: int = ORACLE_DEPTH,
+             depth: int | None = None) -> EvalResult:
     """Score ``run`` against ``qrels``.
 
     Args:
@@ -135,14 +224,33 @@ def evaluate(qrels: Qrels, run: Run, metrics: str | Iterable[str] | None = None,
         metrics: names or a comma-separated string (default: nDCG/MAP/Recall/P at 1..100 and MRR).
         excluded_ids: per-query doc ids removed from run and qrels before scoring (BRIGHT).
         oracle_depth: depth of the ``oracle_ndcg@k`` reranking pool (BRIGHT: 100).
+        depth: documents per query the run was cut at, when the caller knows it (``k``): metrics with a
+            deeper cutoff are not computed (a warning; listed in ``skipped_metrics``). ``None``: a run
+            shallower than some metric's cutoff is only warned about.
 
     Returns:
         An :class:`EvalResult` with per-query values and means over all judged queries.
+
+    Raises:
+        DataFormatError: qrels without a positive grade, a run sharing no judged query with them, or a
+            NaN score.
+        ConfigError: an unknown metric, or no metric within ``depth``.
     """
-    names = parse_metrics(metrics)
+    names, skipped = metrics_for_depth(metrics, depth)
+    warn_skipped(skipped, depth)
+    for q, docs in run.items():
+        for d, score in docs.items():
+            if math.isnan(score):
+                raise DataFormatError(f"query {q!r}, document {d!r}: the score is NaN, so the run cannot be ranked")
+    run_depth = max((len(docs) for docs in run.values()), default=0)
     qrels, run = _apply_exclusions(qrels, run, excluded_ids)
     qrels = {q: {d: int(r) for d, r in docs.items()} for q, docs in qrels.items() if docs}
     judged_run = {q: {d: float(s) for d, s in docs.items()} for q, docs in run.items() if q in qrels and docs}
+    _check_judgements(qrels, run, judged_run)
+    shallow = [m for m in names if (metric_depth(m) or 0) > run_depth]
+    if depth is None and shallow:
+        logger.warning("the run holds at most %d documents per query, fewer than the cutoff of %s: ranks "
+                       "beyond it count as non-relevant", run_depth, ", ".join(shallow))
     per_query: dict[str, dict[str, float]] = {q: {m: 0.0 for m in names} for q in qrels}
 
     measures, keys = _trec_measures(names)
@@ -169,7 +277,7 @@ def evaluate(qrels: Qrels, run: Run, metrics: str | Iterable[str] | None = None,
     missing = sorted(q for q in qrels if q not in judged_run)
     unjudged = sum(1 for q in run if q not in qrels)
     return EvalResult(metrics=names, mean=mean, per_query=per_query,
-                      missing_queries=missing, unjudged_queries=unjudged)
+                      missing_queries=missing, unjudged_queries=unjudged, skipped_metrics=skipped)
 
 
 def macro_average(results: Mapping[str, EvalResult]) -> dict[str, float]:

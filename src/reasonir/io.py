@@ -383,6 +383,8 @@ def read_run(path: str | os.PathLike) -> Run:
             value = float(score)
         except ValueError:
             raise DataFormatError(f"score {score!r} is not a number", path, lineno) from None
+        if not -float("inf") < value < float("inf"):
+            raise DataFormatError(f"score {score!r} is not a finite number", path, lineno)
         docs = run.setdefault(qid, {})
         if doc_id in docs:
             logger.warning("%s:%d: query %s lists doc %s twice; keeping the higher score",

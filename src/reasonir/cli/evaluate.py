@@ -24,11 +24,7 @@ def _run(args: argparse.Namespace) -> int:
     from ..workflows.evaluate import EvaluateConfig, run_evaluate
 
     cfg = from_args(EvaluateConfig, args)
-    results = run_evaluate(cfg)
-    for name, res in results.items():
-        if res.missing_queries:
-            print(f"{name}: {len(res.missing_queries)} judged queries are missing from the run (scored 0): "
-                  f"{', '.join(res.missing_queries[:10])}{' ...' if len(res.missing_queries) > 10 else ''}")
+    results = run_evaluate(cfg)  # judged queries missing from a run are logged as a warning
     if args.json:
         if len(results) == 1:
             res = next(iter(results.values()))

@@ -26,7 +26,7 @@ def _run(args: argparse.Namespace) -> int:
     outcome = run_rerank(cfg)
     summary = {"dataset": outcome.dataset.name, "queries": outcome.queries, "pairs": outcome.pairs,
                "final": cfg.combine, "metrics": outcome.metrics, "grades": outcome.grades, "llm": outcome.llm,
-               "seconds": round(outcome.seconds, 3)}
+               "seconds": round(outcome.seconds, 3), "skipped_metrics": outcome.skipped_metrics}
     if args.json:
         print_json(summary)
         return 0
@@ -35,6 +35,8 @@ def _run(args: argparse.Namespace) -> int:
     for name, mean in outcome.metrics.items():
         mark = " <- final" if name == cfg.combine else ""
         print(f"  {name:<12} {format_metrics(mean)}{mark}")
+    if outcome.skipped_metrics:
+        print(f"  not reported (deeper than top-{cfg.top_k}): {', '.join(outcome.skipped_metrics)}")
     g = outcome.grades
     if "parse_failures" in g:
         print(f"  grades: {g['parse_failures']}/{g['pairs']} unreadable ({100 * g['parse_failure_rate']:.1f}%), "

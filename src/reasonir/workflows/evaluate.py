@@ -6,9 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import save_config
-from ..errors import ConfigError
+from ..errors import ConfigError, DataFormatError
 from ..evaluate import EvalResult, evaluate, macro_average, markdown_table
 from ..io import atomic_write, iter_jsonl, read_qrels, read_run, write_json
+from ..outputs import check_output_file
 from ..types import ExcludedIds
 
 
@@ -31,7 +32,6 @@ def read_excluded_ids(path: str | Path) -> ExcludedIds:
     out: ExcludedIds = {}
     for lineno, row in iter_jsonl(path):
         if "id" not in row:
-            from ..errors import DataFormatError
             raise DataFormatError("BRIGHT example has no 'id' field", path, lineno)
         ids = {str(d) for d in row.get("excluded_ids") or [] if str(d) != "N/A"}
         if ids:
@@ -40,9 +40,16 @@ def read_excluded_ids(path: str | Path) -> ExcludedIds:
 
 
 def run_evaluate(cfg: EvaluateConfig) -> dict[str, EvalResult]:
-    """Evaluate each run; write JSON + Markdown when ``cfg.out`` is set. Returns ``{name: result}``."""
+    """Evaluate each run; write JSON + Markdown when ``cfg.out`` is set. Returns ``{name: result}``.
+
+    Raises:
+        DataFormatError: a malformed file, or a run and qrels that share no judged query (or qrels
+            without a positive grade), naming both files.
+    """
     if len(cfg.run) != len(cfg.qrels):
         raise ConfigError(f"got {len(cfg.run)} --run files but {len(cfg.qrels)} --qrels files; give one qrels per run")
+    if cfg.out:
+        check_output_file(cfg.out, "the report (--out)")
     if cfg.examples and len(cfg.examples) != len(cfg.run):
         raise ConfigError(f"got {len(cfg.examples)} --examples files for {len(cfg.run)} runs")
     if cfg.names and len(cfg.names) != len(cfg.run):
@@ -53,7 +60,13 @@ def run_evaluate(cfg: EvaluateConfig) -> dict[str, EvalResult]:
     results: dict[str, EvalResult] = {}
     for i, (name, run_path, qrels_path) in enumerate(zip(names, cfg.run, cfg.qrels)):
         excluded = read_excluded_ids(cfg.examples[i]) if cfg.examples else None
-        results[name] = evaluate(read_qrels(qrels_path), read_run(run_path), cfg.metrics, excluded_ids=excluded)
+        qrels, run = read_qrels(qrels_path), read_run(run_path)
+        try:
+            results[name] = evaluate(qrels, run, cfg.metrics, excluded_ids=excluded)
+        except DataFormatError as exc:
+            if exc.path is not None:
+                raise
+            raise DataFormatError(f"{exc} (run {run_path}, qrels {qrels_path})") from None
     if cfg.out:
         out = Path(cfg.out)
         report = {"tasks": {n: r.to_dict() for n, r in results.items()}, "macro_average": macro_average(results)}

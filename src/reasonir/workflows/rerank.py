@@ -4,7 +4,8 @@ Outputs next to ``--out RUN``:
 
 * ``RUN`` — the final run (``--combine``: ReasonIR's tie-breaking interpolation by default);
 * ``RUN.metrics.json`` — metrics of the first-stage top-k, the reranker alone and every combination,
-  on the same queries, plus the per-query metrics of the final run;
+  on the same queries, plus the per-query metrics of the final run (metrics deeper than ``--top-k``
+  are listed under ``skipped_metrics`` instead);
 * ``RUN.judgements.jsonl`` — one row per pair (grade, how it was read, the LLM's answer);
 * ``RUN.config.json`` — the resolved configuration, grade counters (parse failures) and LLM counters.
 
@@ -21,9 +22,10 @@ from typing import Any
 
 from ..config import save_config
 from ..data import Dataset, parse_dataset_spec
-from ..errors import ConfigError
-from ..evaluate import evaluate
+from ..errors import ConfigError, DataFormatError
+from ..evaluate import evaluate, metrics_for_depth, warn_skipped
 from ..io import read_run, write_json, write_jsonl, write_run
+from ..outputs import check_output_file
 from ..prompts.rerank import FAMILIES, family_for
 from ..rerank import COMBINE_MODES, GRADE_MODES, CrossEncoderReranker, LLMReranker, combine_scores, rerank_run
 from ..types import Run
@@ -70,7 +72,8 @@ class RerankConfig:
     sample_queries: int = field(default=0, metadata={"help": "rerank a fixed random sample of N queries (0 = all)"})
     sample_seed: int = field(default=0, metadata={"help": "seed of --sample-queries"})
     pairs_per_call: int = field(default=256, metadata={"help": "pairs handed to the reranker at once"})
-    metrics: str = field(default=DEFAULT_REPORT_METRICS, metadata={"help": "comma-separated metrics"})
+    metrics: str = field(default=DEFAULT_REPORT_METRICS, metadata={
+        "help": "comma-separated metrics; those deeper than --top-k are not reported (a warning)"})
     ce_max_length: int = field(default=512, metadata={"help": "cross-encoder: tokens per pair"})
     llm_cache: str | None = field(default=None, metadata={
         "help": "LLM response cache: a SQLite path, or 'off' (default: $REASONIR_LLM_CACHE or the user cache)"})
@@ -94,6 +97,7 @@ class RerankOutcome:
     queries: int
     pairs: int
     seconds: float
+    skipped_metrics: list[str] = field(default_factory=list)
 
 
 def build_reranker(cfg: RerankConfig, dataset: Dataset) -> tuple[Any, Any]:
@@ -121,7 +125,16 @@ def run_rerank(cfg: RerankConfig, reranker: Any = None) -> RerankOutcome:
     Args:
         cfg: the options.
         reranker: an already built reranker (tests, notebooks); default: built from ``cfg``.
+
+    Raises:
+        ConfigError: ``--top-k`` below 1, or no metric within the reranked depth (before any work).
+        DataFormatError: a run that shares no query with the dataset.
     """
+    if cfg.top_k < 1:
+        raise ConfigError(f"--top-k must be at least 1, got {cfg.top_k}")
+    if cfg.out:
+        check_output_file(cfg.out, "the reranked run (--out)")
+    metrics, skipped = metrics_for_depth(cfg.metrics, cfg.top_k)  # the reranked runs are top_k deep
     dataset = parse_dataset_spec(cfg.dataset, split=cfg.split, long_documents=cfg.long_documents)
     if cfg.query_variant:
         from ..query_variants import apply_query_variant
@@ -136,12 +149,16 @@ def run_rerank(cfg: RerankConfig, reranker: Any = None) -> RerankOutcome:
         logger.warning("%s: %d run queries are not in %s and are skipped (e.g. %s)", cfg.run, len(unknown),
                        dataset.name, unknown[:3])
     first_stage = {q: first_stage[q] for q in queries if q in first_stage}
+    if not first_stage:
+        raise DataFormatError(f"no query of the run is a query of {dataset.name} (run queries e.g. "
+                              f"{', '.join(unknown[:3]) or 'none'}); check the run and --dataset", cfg.run)
     own = reranker is None
     if own:
         reranker, llm = build_reranker(cfg, dataset)
     else:
         llm = getattr(reranker, "llm", None)
     t0 = time.perf_counter()
+    report: dict[str, Any] | None
     try:
         result = rerank_run(reranker, queries, first_stage, documents, top_k=cfg.top_k,
                             excluded_ids=dataset.excluded_ids or None, pairs_per_call=cfg.pairs_per_call)
@@ -163,18 +180,20 @@ def run_rerank(cfg: RerankConfig, reranker: Any = None) -> RerankOutcome:
     final = variants[cfg.combine]
     qrels = {q: r for q, r in dataset.qrels.items() if q in result.candidates}
     excluded = dataset.excluded_ids or None
-    evals = {name: evaluate(qrels, run, cfg.metrics, excluded_ids=excluded) for name, run in variants.items()}
-    metrics = {name: ev.mean for name, ev in evals.items()}
+    warn_skipped(skipped, cfg.top_k)
+    evals = {name: evaluate(qrels, run, metrics, excluded_ids=excluded, depth=cfg.top_k)
+             for name, run in variants.items()}
+    means = {name: ev.mean for name, ev in evals.items()}
     grades = reranker.counters.to_dict() if isinstance(reranker, LLMReranker) else {"pairs": sum(
         len(d) for d in result.judgements.values())}
     grades["missing_documents"] = result.missing_documents
     pairs = sum(len(d) for d in result.judgements.values())
     if cfg.out:
-        _write_outputs(cfg, final, evals, metrics, result, grades, report, seconds, reranker.name)
+        _write_outputs(cfg, final, evals, means, result, grades, report, seconds, reranker.name)
     logger.info("reranked %d pairs of %d queries in %.1fs; %s", pairs, len(result.candidates), seconds,
-                {k: round(v.get("ndcg@10", 0.0), 4) for k, v in metrics.items()})
-    return RerankOutcome(run=final, metrics=metrics, grades=grades, llm=report, dataset=dataset,
-                         queries=len(result.candidates), pairs=pairs, seconds=seconds)
+                {k: round(v.get("ndcg@10", 0.0), 4) for k, v in means.items()})
+    return RerankOutcome(run=final, metrics=means, grades=grades, llm=report, dataset=dataset,
+                         queries=len(result.candidates), pairs=pairs, seconds=seconds, skipped_metrics=skipped)
 
 
 def _write_outputs(cfg: RerankConfig, final: Run, evals: dict[str, Any], metrics: dict[str, Any], result: Any,
@@ -182,7 +201,8 @@ def _write_outputs(cfg: RerankConfig, final: Run, evals: dict[str, Any], metrics
     out = Path(cfg.out)  # type: ignore[arg-type]
     write_run(out, final, tag=f"reasonir-rerank-{cfg.combine}")
     write_json(out.with_name(out.name + ".metrics.json"),
-               {"variants": metrics, "final": cfg.combine, "per_query": evals[cfg.combine].per_query})
+               {"variants": metrics, "final": cfg.combine, "per_query": evals[cfg.combine].per_query,
+                "skipped_metrics": metrics_for_depth(cfg.metrics, cfg.top_k)[1]})
     rows = ({"qid": q, "doc_id": d, "retriever_score": result.candidates[q][d], "score": s.score,
              "grade": s.grade, "method": s.method, "text": (s.text or "")[:500], **s.extra}
             for q, d, s in result.pairs())

@@ -10,8 +10,9 @@ from pathlib import Path
 from ..config import save_config
 from ..data import Dataset, parse_dataset_spec
 from ..errors import ConfigError
-from ..evaluate import EvalResult, evaluate
+from ..evaluate import EvalResult, evaluate, metrics_for_depth
 from ..io import write_json, write_run
+from ..outputs import check_output_file
 from ..retrieve.retriever import BM25Retriever, Retriever
 from ..types import Run
 
@@ -68,6 +69,9 @@ def build_retriever(cfg: RetrieveConfig, dataset: Dataset) -> Retriever:
 
 def run_retrieve(cfg: RetrieveConfig) -> RetrieveOutcome:
     """Load the dataset, retrieve, optionally write the run (+ config and metrics), and evaluate."""
+    metrics_for_depth(cfg.metrics, cfg.top_k)  # no metric within --top-k: fail before any work
+    if cfg.out:
+        check_output_file(cfg.out, "the run (--out)")
     dataset = parse_dataset_spec(cfg.dataset, split=cfg.split, long_documents=cfg.long_documents)
     if cfg.query_variant:
         from ..query_variants import apply_query_variant
@@ -79,7 +83,7 @@ def run_retrieve(cfg: RetrieveConfig) -> RetrieveOutcome:
     seconds = time.perf_counter() - t0
     logger.info("retrieved %d queries in %.2fs (%.1f queries/s)", len(run), seconds,
                 len(run) / seconds if seconds else float("inf"))
-    result = evaluate(dataset.qrels, run, cfg.metrics, excluded_ids=dataset.excluded_ids or None)
+    result = evaluate(dataset.qrels, run, cfg.metrics, excluded_ids=dataset.excluded_ids or None, depth=cfg.top_k)
     if cfg.out:
         out = Path(cfg.out)
         write_run(out, run, tag=f"reasonir-{cfg.retriever}", k=cfg.top_k)
