@@ -38,5 +38,10 @@ test: install browser
 test-slow: install
 	$(BIN)/python -m pytest -q -m slow
 
+# the inner loop: skips the slow and the integration tests (subprocess kills, Ray, servers under load, browser)
+.PHONY: test-fast
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow and not integration"
+
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache
