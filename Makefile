@@ -38,7 +38,7 @@ test: install browser
 test-slow: install
 	$(BIN)/python -m pytest -q -m slow
 
-# the inner loop: skips the slow and the integration tests (subprocess kills, Ray, servers under load, browser)
+# the inner loop: leaves out the slow and the integration tests (kill -9, Ray, 200 clients, browser, real models)
 .PHONY: test-fast
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow and not integration"
