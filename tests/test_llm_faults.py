@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import socket
-import time
 
 import pytest
 from llm_fakes import FaultServer
 
 from reasonir.llm import GenerationParams, LLMConnectionError, LLMError, LLMResponseError, load_llm
+from reasonir.llm.transport import RetryPolicy
 
 P = GenerationParams(max_tokens=4)
 FAST = {"backoff": 0.01, "timeout": 1.0}
@@ -46,16 +46,26 @@ def _dead_port() -> int:
         return s.getsockname()[1]          # closed again: nothing listens there
 
 
-def test_dead_endpoint_fails_clearly_after_bounded_retries(tmp_path):
+def test_dead_endpoint_fails_clearly_after_bounded_retries(tmp_path, monkeypatch):
+    waits = []
+    backoff = RetryPolicy.wait
+
+    def recorded(self, *args):
+        waits.append(backoff(self, *args))
+        return waits[-1]
+
+    monkeypatch.setattr(RetryPolicy, "wait", recorded)
     url = f"http://127.0.0.1:{_dead_port()}/v1#some-model"
     llm = load_llm(url, cache=tmp_path / "c.sqlite", max_retries=3, backoff=0.05, timeout=1.0)
-    t0 = time.perf_counter()
     with pytest.raises(LLMConnectionError) as err:
         llm.generate(["a", "b"], P)
-    elapsed = time.perf_counter() - t0
     msg = str(err.value)
     assert "no answer after 4 attempts" in msg and "Connection" in msg and "server is running" in msg
-    assert llm.backend.stats.requests <= 2 * 4 and elapsed < 5.0
+    # each prompt sent (the second may be skipped once the first failed) made exactly 4 attempts, 3 of them retries
+    stats = llm.backend.stats
+    assert stats.requests in (4, 8) and stats.retries == stats.requests // 4 * 3 == len(waits)
+    # and waited 0.05, 0.1, 0.2 s (+-25 % jitter) between them: the backoff doubles from `backoff`
+    assert sorted(waits) == pytest.approx(sorted([0.05, 0.1, 0.2] * (stats.requests // 4)), rel=0.25)
     assert llm.stats.failures == 2 and len(llm.cache) == 0
 
 

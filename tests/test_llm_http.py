@@ -87,20 +87,32 @@ def test_client_reports_http_errors_without_retrying(server):
 
 
 def test_concurrency_overlaps_requests():
-    def slow(prompt, params):
-        time.sleep(0.2)
+    import threading
+
+    state = threading.Condition()
+    in_flight, peak, target, gave_up = 0, 0, 1, False
+
+    def gated(prompt, params):
+        """Count the requests being answered at once; hold each until ``target`` of them overlap."""
+        nonlocal in_flight, peak, gave_up
+        with state:
+            in_flight += 1
+            peak = max(peak, in_flight)
+            state.notify_all()
+            if not gave_up and not state.wait_for(lambda: peak >= target, timeout=20):
+                gave_up = True                       # the client never sent that many at once: stop waiting
+            in_flight -= 1
         return "Relevance score: 3"
 
-    with LLMServer(FunctionLLM(slow, "slow", concurrency=16), model_name="slow") as srv:
-        times = {}
+    with LLMServer(FunctionLLM(gated, "gated", concurrency=16), model_name="gated") as srv:
         for conc in (1, 8):
+            peak, target = 0, conc
             llm = load_llm(srv.spec, cache=None, concurrency=conc)
-            t0 = time.perf_counter()
             out = llm.generate([f"p{i}" for i in range(16)], GenerationParams(max_tokens=4))
-            times[conc] = time.perf_counter() - t0
             assert [g.text for g in out] == ["Relevance score: 3"] * 16
+            assert llm.backend.stats.requests == 16 and llm.backend.stats.retries == 0
+            assert peak == conc and not gave_up, (conc, peak)   # exactly `conc` requests in flight at once
             llm.close()
-    assert times[1] > 3.0 and times[8] < times[1] / 3
 
 
 def test_answers_arrive_in_prompt_order_and_errors_name_the_prompt():
