@@ -10,6 +10,7 @@ from reasonir.types import Document
 
 ray = pytest.importorskip("ray")
 pytest.importorskip("ray.data")
+pytestmark = pytest.mark.integration
 
 
 def test_ray_encoding_matches_local_build(tmp_path):

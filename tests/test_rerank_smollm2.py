@@ -17,7 +17,7 @@ from reasonir.workflows.rerank import RerankConfig, run_rerank  # noqa: E402
 from reasonir.workflows.retrieve import RetrieveConfig, run_retrieve  # noqa: E402
 from reasonir.workflows.rewrite import RewriteConfig, run_rewrite  # noqa: E402
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ from reasonir.synth import SynthesizeConfig, synthesize
 from reasonir.trainio import read_train_examples
 
 ray = pytest.importorskip("ray")
+pytestmark = pytest.mark.integration
 
 
 def _factory(cache: str):

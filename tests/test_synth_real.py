@@ -20,6 +20,8 @@ from reasonir.synth.negatives import LLMNegativeStage, MineStage, NegativeMiner 
 from reasonir.synth.records import new_hq_record, new_item, new_vl_record  # noqa: E402
 from reasonir.types import Document  # noqa: E402
 
+pytestmark = pytest.mark.integration     # a real model end to end
+
 DOC = ("Vaccines expose the immune system to an antigen without causing disease. Memory B and T cells formed "
        "after vaccination respond faster on a later infection, which is why the second exposure is milder.")
 QUERY = ("A school nurse sees that vaccinated pupils recover faster from measles than unvaccinated ones during an "

@@ -128,6 +128,7 @@ def test_cli_trains_minilm_and_the_checkpoint_serves_retrieve_and_http(tmp_path,
 
 
 @pytest.mark.slow
+@pytest.mark.integration
 def test_torchrun_two_processes_follow_the_single_process_trajectory(tmp_path):
     """`torchrun --nproc_per_node 2 reasonir train` (gloo DDP, gathered negatives) logs the same losses and
     ends with the same weights as one process on the same global batches (|Δloss| <= 1e-5, |Δemb| <= 1e-5)."""
