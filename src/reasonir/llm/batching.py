@@ -4,6 +4,8 @@ A local model answers a batch of 8 prompts in little more time than one, but a s
 request per thread. This wrapper queues concurrent calls, waits up to ``max_wait`` seconds for more
 with the same sampling parameters, and sends them to the backend together (up to ``max_batch``
 prompts). Each caller gets its own answers back; a backend error reaches every caller of that batch.
+A call made inside :func:`~reasonir.llm.cancel.cancel_scope` is dropped if its token is set before its
+batch starts, and a running batch is cancelled once every caller in it is gone.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .base import LLM, Generation, GenerationParams, Prompt, ResultCallback
+from .cancel import CancelToken, GenerationCancelled, all_of, cancel_scope, current_cancel
 
 
 @dataclass
@@ -24,6 +27,7 @@ class _Job:
     done: threading.Event = field(default_factory=threading.Event)
     results: list[Generation] | None = None
     error: BaseException | None = None
+    cancel: CancelToken | None = field(default_factory=current_cancel)      # the caller's token
 
 
 class MicroBatchingLLM:
@@ -87,9 +91,16 @@ class MicroBatchingLLM:
             self._run(group)
 
     def _run(self, group: list[_Job]) -> None:
+        for job in [j for j in group if j.cancel is not None and j.cancel.is_set()]:
+            job.error = GenerationCancelled("generation cancelled before it started: the caller is gone")
+            job.done.set()
+            group.remove(job)
+        if not group:
+            return
         prompts = [p for job in group for p in job.prompts]
         try:
-            gens = self.backend.generate(prompts, group[0].params)
+            with cancel_scope(all_of(job.cancel for job in group)):
+                gens = self.backend.generate(prompts, group[0].params)
         except BaseException as exc:  # noqa: BLE001 - handed to every waiting caller
             for job in group:
                 job.error = exc

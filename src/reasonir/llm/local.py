@@ -4,6 +4,10 @@ Chat prompts are rendered with the model's chat template; raw strings are tokeni
 Prompts are sorted by length and generated in left-padded batches; ``stop`` strings end generation
 (``stop_strings``) and are cut from the text. With ``params.logprobs = k`` each generated token comes
 with its ``k`` most likely alternatives (log-softmax of the raw logits).
+
+Generation is cancellable (:mod:`reasonir.llm.cancel`): a call whose token is set is dropped before its
+next batch starts, and a running batch stops after the current token; either way the call raises
+:class:`~reasonir.llm.cancel.GenerationCancelled` instead of returning truncated answers.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 
 from ..errors import ConfigError, require
 from .base import Generation, GenerationParams, Prompt, ResultCallback, apply_stop, is_chat
+from .cancel import CancelToken, current_cancel, raise_if_cancelled
 from .stats import LLMStats
 
 logger = logging.getLogger(__name__)
@@ -103,11 +108,13 @@ class TransformersLLM:
         encoded = [self.tokenizer(t, add_special_tokens=s)["input_ids"] for t, s in zip(texts, specials)]
         order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))
         results: list[Generation | None] = [None] * len(prompts)
+        cancel = current_cancel()
         t0 = time.perf_counter()
         with self._lock:
             for start in range(0, len(order), self.batch_size):
+                raise_if_cancelled(cancel, f"{self.name}: generation")   # queued work for a gone caller
                 batch = order[start:start + self.batch_size]
-                for i, gen in zip(batch, self._generate_batch([encoded[i] for i in batch], params)):
+                for i, gen in zip(batch, self._generate_batch([encoded[i] for i in batch], params, cancel)):
                     results[i] = gen
                     self.stats.add(calls=1, prompt_tokens=gen.prompt_tokens, completion_tokens=gen.completion_tokens)
                     if on_result is not None:
@@ -115,7 +122,8 @@ class TransformersLLM:
         self.stats.add(seconds=time.perf_counter() - t0)
         return results  # type: ignore[return-value]
 
-    def _generate_batch(self, ids: list[list[int]], params: GenerationParams) -> list[Generation]:
+    def _generate_batch(self, ids: list[list[int]], params: GenerationParams,
+                        cancel: CancelToken | None = None) -> list[Generation]:
         torch = self.torch
         pad = self.tokenizer.pad_token_id
         width = max(len(x) for x in ids)
@@ -134,9 +142,12 @@ class TransformersLLM:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         if params.stop:
             kwargs.update(stop_strings=list(params.stop), tokenizer=self.tokenizer)
+        if cancel is not None:
+            kwargs["stopping_criteria"] = self._stop_when(cancel)
         with torch.inference_mode():
             out = self.model.generate(input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device),
                                       **kwargs)
+        raise_if_cancelled(cancel, f"{self.name}: generation")   # stopped early: the text is truncated
         new = out.sequences[:, width:].cpu()                                   # (B, N) generated ids
         eos = set(self._eos_ids())
         gens = []
@@ -152,6 +163,19 @@ class TransformersLLM:
                 gen.logprobs, gen.metadata["tokens"] = self._top_logprobs(out.logits, row, n, params.logprobs, toks)
             gens.append(gen)
         return gens
+
+    def _stop_when(self, cancel: CancelToken) -> Any:
+        """A transformers stopping criterion that ends every row once ``cancel`` is set."""
+        from transformers import StoppingCriteria, StoppingCriteriaList
+
+        torch = self.torch
+
+        class _Cancelled(StoppingCriteria):
+            def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+                return torch.full((input_ids.shape[0],), cancel.is_set(), dtype=torch.bool,
+                                  device=input_ids.device)
+
+        return StoppingCriteriaList([_Cancelled()])
 
     def _eos_ids(self) -> list[int]:
         eos = self.model.generation_config.eos_token_id
