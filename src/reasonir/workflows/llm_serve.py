@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import dataclass, field
 
+from ..errors import ConfigError
 from ..llm.batching import MicroBatchingLLM
-from ..llm.server import LLMServer
+from ..llm.server import DEFAULT_MAX_TOKENS_CAP, LLMServer
 from ._llm import open_llm
 
 logger = logging.getLogger(__name__)
@@ -25,6 +27,8 @@ class LLMServeConfig:
     api_key: str | None = field(default=None, metadata={
         "help": "require this key (Authorization: Bearer KEY); default: $REASONIR_API_KEY, else none"})
     max_body_bytes: int = field(default=8 * 2 ** 20, metadata={"help": "largest request body accepted (bytes)"})
+    max_tokens_cap: int = field(default=DEFAULT_MAX_TOKENS_CAP, metadata={
+        "help": "largest max_tokens a request may ask for; larger requests get HTTP 400 naming the limit"})
     llm_cache: str | None = field(default="off", metadata={
         "help": "answer from / store into this response cache (SQLite path; default off)"})
     batch_size: int | None = field(default=None, metadata={"help": "local backends: prompts per batch"})
@@ -41,8 +45,31 @@ class LLMServeConfig:
     micro_batch_wait: float = field(default=0.01, metadata={"help": "seconds a request waits for company"})
 
 
+def check_config(cfg: LLMServeConfig) -> None:
+    """Refuse option values the server cannot run with (before the model is loaded).
+
+    Raises:
+        ConfigError: naming the option and its valid range.
+    """
+    for name in ("max_tokens_cap", "max_body_bytes"):
+        value = getattr(cfg, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
+    wait = cfg.micro_batch_wait
+    if isinstance(wait, bool) or not isinstance(wait, (int, float)) or not math.isfinite(wait) or wait < 0:
+        raise ConfigError(f"--micro-batch-wait must be a finite number of seconds >= 0, got {wait!r}")
+    if cfg.micro_batch is not None and (isinstance(cfg.micro_batch, bool) or not isinstance(cfg.micro_batch, int)
+                                        or cfg.micro_batch < 0):
+        raise ConfigError(f"--micro-batch must be an integer >= 0, got {cfg.micro_batch!r}")
+
+
 def build_server(cfg: LLMServeConfig) -> LLMServer:
-    """Load the LLM (micro-batched when it is a local model) and bind the server (not yet serving)."""
+    """Load the LLM (micro-batched when it is a local model) and bind the server (not yet serving).
+
+    Raises:
+        ConfigError: for invalid options (see :func:`check_config`).
+    """
+    check_config(cfg)
     llm = open_llm(cfg)
     size = cfg.micro_batch
     if size is None:
@@ -55,7 +82,7 @@ def build_server(cfg: LLMServeConfig) -> LLMServer:
         logger.warning("serving on %s without an API key: anyone who can reach this port can use the model "
                        "(set --api-key or REASONIR_API_KEY)", cfg.host)
     return LLMServer(llm, host=cfg.host, port=cfg.port, model_name=cfg.model_name or cfg.llm, api_key=api_key,
-                     max_body_bytes=cfg.max_body_bytes)
+                     max_body_bytes=cfg.max_body_bytes, max_tokens_cap=cfg.max_tokens_cap)
 
 
 def run_llm_serve(cfg: LLMServeConfig, on_ready=None) -> None:
@@ -68,4 +95,6 @@ def run_llm_serve(cfg: LLMServeConfig, on_ready=None) -> None:
         server.serve_forever()
     finally:
         server.server_close()
-        server.llm.close()
+        close = getattr(server.llm, "close", None)
+        if callable(close):
+            close()
