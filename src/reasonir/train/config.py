@@ -53,7 +53,8 @@ class TrainConfig:
     adam_beta2: float = field(default=0.999, metadata={"help": "AdamW beta2"})
     adam_epsilon: float = field(default=1e-8, metadata={"help": "AdamW epsilon"})
     max_grad_norm: float = field(default=1.0, metadata={"help": "gradient clipping (0: off)"})
-    max_steps: int | None = field(default=None, metadata={"help": "optimizer steps (default: epochs x steps per epoch)"})
+    max_steps: int | None = field(default=None, metadata={
+        "help": "optimizer steps (default: epochs x steps per epoch)"})
     epochs: float = field(default=1.0, metadata={"help": "passes over the data when max_steps is not set"})
     gradient_checkpointing: bool = field(default=False, metadata={"help": "recompute activations in backward"})
     lora: bool = field(default=False, metadata={"help": "train LoRA adapters instead of all weights (needs peft)"})
@@ -81,9 +82,9 @@ class TrainConfig:
         positive = {"batch_size": self.batch_size, "group_size": self.group_size, "chunk_size": self.chunk_size,
                     "query_max_length": self.query_max_length, "passage_max_length": self.passage_max_length,
                     "logging_steps": self.logging_steps}
-        for name, value in positive.items():
-            if not isinstance(value, int) or value <= 0:
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        for name, number in positive.items():
+            if not isinstance(number, int) or number <= 0:
+                raise ConfigError(f"{name} must be a positive integer, got {number!r}")
         if self.temperature <= 0:
             raise ConfigError(f"temperature must be positive, got {self.temperature}")
         if not 0 <= self.warmup_ratio < 1:

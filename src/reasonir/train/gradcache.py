@@ -36,7 +36,8 @@ class RngState:
 
     def __init__(self) -> None:
         self.cpu = torch.get_rng_state()
-        self.cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else None
+        cuda_live = torch.cuda.is_available() and torch.cuda.is_initialized()
+        self.cuda = torch.cuda.get_rng_state_all() if cuda_live else None
 
     @contextlib.contextmanager
     def restored(self) -> Iterator[None]:
@@ -118,7 +119,10 @@ def gradcache_step(embed: EmbedFn, queries: Sequence[Any], passages: Sequence[An
     p_leaf = p_emb.detach().requires_grad_(True)
     out = loss_fn(q_leaf, p_leaf)
     out.objective.backward()                       # gradients w.r.t. the cached embeddings only
-    grads = ((queries, q_plan, q_states, q_leaf.grad), (passages, p_plan, p_states, p_leaf.grad))
+    q_grad, p_grad = q_leaf.grad, p_leaf.grad
+    if q_grad is None or p_grad is None:
+        raise RuntimeError("loss_fn's objective does not depend on both the query and the passage embeddings")
+    grads = ((queries, q_plan, q_states, q_grad), (passages, p_plan, p_states, p_grad))
     jobs = [(items, idx, state, grad) for items, plan, states, grad in grads for idx, state in zip(plan, states)]
     for k, (items, idx, state, grad) in enumerate(jobs):
         last = k == len(jobs) - 1

@@ -98,7 +98,7 @@ class TrainModel:
             if getattr(encoder, "_engine", None) is None:
                 raise ConfigError(f"{encoder.name}: only Transformer -> Pooling [-> Normalize] sentence-transformers "
                                   "models can be trained here (this one has other modules)")
-            backbone, forward_kwargs = list(encoder.model)[0].auto_model, {}
+            backbone, forward_kwargs = next(iter(encoder.model)).auto_model, {}
             self.pad_id = encoder.tokenizer.pad_token_id or 0
             pooler = getattr(backbone, "pooler", None)      # BERT's [CLS] head never reaches the embedding:
             if isinstance(pooler, torch.nn.Module):         # frozen, so DDP does not wait for its gradients
@@ -173,7 +173,7 @@ class TrainModel:
             state_dict: a full state dict of the training module (sharded engines gather one); the
                 weights are then loaded into a CPU copy of the architecture.
         """
-        live = (module or self.module).backbone
+        live: Any = (module or self.module).backbone      # a transformers model, possibly a peft wrapper
         if state_dict is not None:
             prefix = "backbone."
             weights = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
@@ -204,7 +204,7 @@ class TrainModel:
             finally:
                 self.encoder.model = old
         else:
-            first = list(self.encoder.model)[0]
+            first = next(iter(self.encoder.model))
             old = first.auto_model
             first.auto_model = backbone
             try:
@@ -221,8 +221,11 @@ class TrainModel:
                 "lora": self.lora, "dtype": str(params[0].dtype).removeprefix("torch.")}
 
 
-def _cpu_skeleton(live: torch.nn.Module, dtype: torch.dtype) -> torch.nn.Module:
-    """An unsharded module of ``live``'s architecture whose parameters are still unallocated (meta)."""
+def _cpu_skeleton(live: Any, dtype: torch.dtype) -> torch.nn.Module:
+    """An unsharded module of ``live``'s architecture whose parameters are still unallocated (meta).
+
+    ``live`` is a transformers model or a peft wrapper of one (typed ``Any``: their attributes are dynamic).
+    """
     from accelerate import init_empty_weights
 
     base = live.get_base_model() if hasattr(live, "get_base_model") else live
@@ -240,8 +243,9 @@ def _apply_lora(backbone: torch.nn.Module, opts: dict[str, Any]) -> torch.nn.Mod
     targets = list(opts.get("target_modules") or [t for t in DEFAULT_LORA_TARGETS if t in present])
     missing = [t for t in targets if t not in present]
     if not targets or missing:
+        linear = sorted(n for n in present if "proj" in n or n in ("query", "key", "value", "dense"))
         raise ConfigError(f"lora_target_modules {missing or targets} not found in the model; its linear layers "
-                          f"include: {', '.join(sorted(n for n in present if 'proj' in n or n in ('query', 'key', 'value', 'dense')))}")
+                          f"include: {', '.join(linear)}")
     config = peft.LoraConfig(r=int(opts["r"]), lora_alpha=int(opts["alpha"]), lora_dropout=float(opts["dropout"]),
                              target_modules=targets, bias="none")
     wrapped = peft.get_peft_model(backbone, config)

@@ -92,8 +92,8 @@ def _prepare(acc: Any, model: TrainModel, cfg: TrainConfig) -> tuple[Any, Any]:
 
     def adamw(module: torch.nn.Module) -> torch.optim.Optimizer:
         params = [p for p in module.parameters() if p.requires_grad]
-        kw = dict(lr=cfg.learning_rate, betas=(cfg.adam_beta1, cfg.adam_beta2), eps=cfg.adam_epsilon,
-                  weight_decay=cfg.weight_decay)
+        kw: dict[str, Any] = {"lr": cfg.learning_rate, "betas": (cfg.adam_beta1, cfg.adam_beta2),
+                              "eps": cfg.adam_epsilon, "weight_decay": cfg.weight_decay}
         if params and all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params):
             try:                                   # one fused kernel instead of a loop over tensors
                 return torch.optim.AdamW(params, fused=True, **kw)
