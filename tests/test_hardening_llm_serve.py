@@ -338,6 +338,7 @@ def smollm2():
     return llm, forwards
 
 
+@pytest.mark.integration
 def test_smollm2_stops_mid_generation_and_returns_nothing_truncated(smollm2, tmp_path):
     backend, forwards = smollm2
     llm = load_llm(backend, cache=tmp_path / "c.sqlite")
@@ -354,6 +355,7 @@ def test_smollm2_stops_mid_generation_and_returns_nothing_truncated(smollm2, tmp
     assert forwards["n"] == 0 and len(llm.cache) == 0
 
 
+@pytest.mark.integration
 def test_smollm2_server_cancels_a_disconnected_request(smollm2, monkeypatch):
     backend, forwards = smollm2
     monkeypatch.setattr(llm_serve, "open_llm", lambda c: load_llm(backend, cache=None))
