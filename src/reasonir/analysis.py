@@ -37,7 +37,8 @@ from __future__ import annotations
 
 import re
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import cast
 
 import numpy as np
 import Stemmer
@@ -250,6 +251,7 @@ class Analyzer:
             self.stopwords = frozenset(stopwords)
             self._stop_name = sorted(self.stopwords)
         self.stemmer_name = stemmer
+        self._stem: Callable[[str], str] | None
         if stemmer == "porter":
             self._stem = LucenePorterStemmer().stem
         elif stemmer:
@@ -297,11 +299,11 @@ class Analyzer:
         value = self._cache.get(token)
         if value is None:
             value = self._lookup(token)
-        return value if value.__class__ is str else value[0]  # type: ignore[return-value,index]
+        return value if value.__class__ is str else value[0]
 
     def _lookup(self, token: str) -> str | tuple[str, ...]:
         terms = self.terms_of(token)
-        value = terms[0] if len(terms) == 1 else ("" if not terms else terms)
+        value = terms[0] if len(terms) == 1 else (terms if terms else "")
         self._cache[token] = value
         return value
 
@@ -315,7 +317,7 @@ class Analyzer:
                 term = self._lookup(tok)
             if term:
                 if term.__class__ is str:
-                    terms.append(term)  # type: ignore[arg-type]
+                    terms.append(term)
                 else:
                     terms.extend(term)
         return terms
@@ -372,7 +374,7 @@ class TermIdEncoder:
             ids = list(map(get, toks))
             if None in ids:
                 ids = [resolve(t) if c is None else c for t, c in zip(toks, ids)]
-            buf.extend(ids)
+            buf.extend(cast("list[int]", ids))      # no None left: unknown tokens were resolved
             counts[i] = len(ids)
         flat = np.frombuffer(buf, dtype=np.int32) if len(buf) else np.zeros(0, dtype=np.int32)
         if flat.size and flat.min() < 0:

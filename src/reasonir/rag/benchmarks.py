@@ -81,7 +81,7 @@ def parse_mmlu_csv(data: bytes, subject: str, split: str, origin: str) -> list[M
     Raises:
         DataFormatError: wrong column count or an answer outside A-D, naming the file and line.
     """
-    questions = []
+    questions: list[MCQuestion] = []
     reader = csv.reader(io.StringIO(data.decode("utf-8-sig")))
     group = MMLU_SUBJECT_GROUP.get(subject, "other")
     for row in reader:
@@ -119,7 +119,8 @@ def load_mmlu(path: str | os.PathLike | None = None, split: str = "test",
     if wanted:
         bad = sorted(wanted - set(MMLU_SUBJECT_GROUP))
         if bad:
-            raise ConfigError(f"unknown MMLU subject(s) {', '.join(bad)}; valid: {', '.join(sorted(MMLU_SUBJECT_GROUP))}")
+            valid = ", ".join(sorted(MMLU_SUBJECT_GROUP))
+            raise ConfigError(f"unknown MMLU subject(s) {', '.join(bad)}; valid: {valid}")
     if path is None:
         return _load_mmlu_hub(split, wanted, revision, cache_dir)
     path = Path(path)

@@ -241,6 +241,7 @@ def evaluate_questions(questions: Sequence[MCQuestion], llm: LLM, source: Passag
                 rows[q.id]["closed"] = _answer_record(q, closed[q.id], "closed", settings.seed)
 
     if "rag" in settings.conditions:
+        assert source is not None  # checked above
         t0 = time.perf_counter()
         queries = retrieval_queries(questions, settings.query, llm, closed, settings, out)
         timings["query_building"] = time.perf_counter() - t0

@@ -28,7 +28,7 @@ def correctness(rows: Sequence[Mapping[str, Any]], condition: str) -> tuple[np.n
 
 
 def paired_bootstrap(before: np.ndarray, after: np.ndarray, samples: int = 1000, seed: int = 0,
-                     confidence: float = 0.95) -> dict[str, float]:
+                     confidence: float = 0.95) -> dict[str, Any]:
     """Percentile bootstrap interval of ``mean(after - before)`` resampling questions in pairs.
 
     Args:

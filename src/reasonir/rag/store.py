@@ -132,8 +132,9 @@ def generate_resumable(llm: LLM, ids: Sequence[str], prompts: Sequence[Prompt], 
             row.get("text") is not None
             or (not need_text and (annotate is None
                                    or (row.get("annotation") or {}).get("version") == annotate.version)))
-        if usable:
-            out[qid] = StoredGeneration(**{f: row.get(f) for f in StoredGeneration.__dataclass_fields__})
+        if row is not None and usable:
+            stored: dict[str, Any] = {f: row.get(f) for f in StoredGeneration.__dataclass_fields__}
+            out[qid] = StoredGeneration(**stored)
         else:
             todo.append(i)
     if out:
