@@ -11,6 +11,7 @@ is checked against ``config.json`` and a different model is refused.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -75,7 +76,7 @@ class Index:
 
     # ---------------------------------------------------------------------------------------------
     @classmethod
-    def open(cls, index_dir: str | Path, model: str | None = None, device: str = "auto",
+    def open(cls, index_dir: str | os.PathLike[str], model: str | None = None, device: str = "auto",
              batch_size: int | None = None, verify: bool = False) -> Index:
         """Open the committed index in ``index_dir``.
 

@@ -68,7 +68,10 @@ class Generation:
 class LLM(Protocol):
     """A text generator. ``name`` identifies backend + model (it keys the response cache)."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """Backend + model, e.g. ``openai:gpt-4o-mini``; read-only for callers."""
+        ...
 
     def generate(self, prompts: Sequence[Prompt], params: GenerationParams | None = None) -> list[Generation]:
         """One :class:`Generation` per prompt, in order."""
