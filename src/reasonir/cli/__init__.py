@@ -15,9 +15,11 @@ import sys
 from .. import __version__
 from .._logging import configure_logging, set_progress
 from ..errors import ReasonIRError
+from ..outputs import describe_os_error
 
 #: command modules, in the order ``--help`` lists them
-COMMAND_MODULES = ("retrieve", "evaluate", "encode", "rag", "rewrite", "rerank", "llm-serve", "index", "search", "serve", "demo", "synthesize", "train")
+COMMAND_MODULES = ("retrieve", "evaluate", "encode", "rag", "rewrite", "rerank", "llm-serve", "index", "search",
+                   "serve", "demo", "synthesize", "train")
 
 logger = logging.getLogger("reasonir.cli")
 
@@ -47,11 +49,23 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except (ReasonIRError, FileNotFoundError) as exc:
-        print(f"reasonir {args.command}: error: {exc}", file=sys.stderr)
+        print(f"reasonir {args.command}: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        message = describe_os_error(exc)
+        if message is None:
+            raise
+        print(f"reasonir {args.command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"reasonir {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _one_line(exc: BaseException) -> str:
+    """The exception's message as one line (the lines of a multi-line message are joined)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return " ".join(lines) if lines else type(exc).__name__
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -26,6 +26,7 @@ from ..config import save_config, to_dict
 from ..errors import ConfigError
 from ..io import iter_jsonl, read_corpus, write_jsonl
 from ..llm.base import GenerationParams
+from ..outputs import check_output_dir
 from ..prompts.rag import PROMPT_VERSION
 from ..rag.benchmarks import GPQA_SUBSETS, load_gpqa, load_mmlu
 from ..rag.passages import PassageSource, RetrieverPassageSource, RunPassageSource, corpus_texts
@@ -180,6 +181,8 @@ def run_rag(cfg: RagConfig, llm=None) -> RagOutcome:
     """
     if cfg.report_only:
         return rebuild_report(cfg)
+    if cfg.out:
+        check_output_dir(cfg.out, "the RAG output folder (--out)")
     t_start = time.perf_counter()
     conditions = cfg.condition_list()
     questions = load_questions(cfg)

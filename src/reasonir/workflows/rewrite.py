@@ -18,6 +18,7 @@ from typing import Any
 from ..config import save_config
 from ..data import parse_dataset_spec
 from ..io import write_jsonl
+from ..outputs import check_output_file
 from ..rewrite import REWRITE_MODES, QueryRewriter, RewrittenQuery
 from ._llm import llm_report, open_llm, sample_queries
 
@@ -82,6 +83,7 @@ def run_rewrite(cfg: RewriteConfig, llm: Any = None) -> RewriteOutcome:
         cfg: the options.
         llm: an already built LLM (tests, notebooks); default: opened from ``cfg``.
     """
+    check_output_file(cfg.out, "the rewritten queries (--out)")
     dataset = parse_dataset_spec(cfg.dataset, split=cfg.split)
     queries = sample_queries(dataset.queries, cfg.sample_queries, cfg.sample_seed)
     own = llm is None

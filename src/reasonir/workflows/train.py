@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..outputs import check_output_dir
 from ..train.config import TrainConfig
 
 if TYPE_CHECKING:
@@ -21,4 +22,5 @@ def run_train(cfg: TrainConfig) -> "TrainOutcome":
     """Train as ``cfg`` says; the final model is exported to ``cfg.output_dir``."""
     from ..train.trainer import train
 
+    check_output_dir(cfg.output_dir, "the training output folder (output_dir)")
     return train(cfg)
