@@ -192,6 +192,7 @@ def test_bad_options_raise_config_errors():
     with pytest.raises(ConfigError, match="prompt format"):
         LLMEncoder(tiny_model(), tiny_tokenizer(), prompt_format="chatml")
     enc = LLMEncoder(tiny_model(), tiny_tokenizer())
-    with pytest.raises(ConfigError, match="single string"):
-        enc.encode_document("not a list")
+    assert enc.encode_document("one text").shape == (32,)    # a single string is one text -> one vector
+    with pytest.raises(ConfigError, match="texts"):
+        enc.encode_document(b"not text")
     assert enc.encode_document([]).shape == (0, 32)

@@ -37,6 +37,18 @@ class ConfigError(ReasonIRError, ValueError):
     """A configuration value (flag, YAML key, dataset spec, task name) is invalid."""
 
 
+class InputError(ConfigError, TypeError):
+    """An argument of a library call has the wrong type (e.g. bytes or ``None`` where texts are expected).
+
+    The message names the argument (``texts``, ``queries[3]``, ``pairs``, ...) and what it accepts.
+    It is a ``TypeError`` and, so that existing handlers of bad values keep working, a :class:`ConfigError`.
+    """
+
+
+class EmptyQueryError(ReasonIRError, ValueError):
+    """A query to search with is empty or whitespace only; the message names its position or id."""
+
+
 class DependencyError(ReasonIRError, ImportError):
     """An optional dependency needed for a feature is not installed."""
 

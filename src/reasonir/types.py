@@ -6,12 +6,21 @@ consume them:
 * ``Queries``: ``{query_id: text}``
 * ``Qrels``:   ``{query_id: {doc_id: relevance}}``
 * ``Run``:     ``{query_id: {doc_id: score}}`` (higher is better)
+
+Texts passed to a library call follow one rule (as in sentence-transformers): a function that takes
+texts accepts a list (or tuple, or any ordered iterable) of strings, or a single string, and for a
+single string returns the single-item shape (one vector, one hit list, one generation). Anything else
+is refused with :class:`~reasonir.errors.InputError` naming the argument; :func:`as_text_batch`
+implements the rule. Functions that take ``{query_id: text}`` use :func:`as_queries`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from .errors import EmptyQueryError, InputError
 
 Queries = dict[str, str]
 Qrels = dict[str, dict[str, int]]
@@ -54,3 +63,69 @@ def top_k(scores: dict[str, float], k: int) -> list[tuple[str, float]]:
     """The ``k`` best ``(doc_id, score)`` pairs, ties broken by doc id (ascending) for determinism."""
     items = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
     return items[:k] if k > 0 else items
+
+
+def as_text_batch(texts: str | Iterable[str], name: str = "texts") -> tuple[list[str], bool]:
+    """Normalise a texts argument: one string, or an ordered collection of strings.
+
+    Args:
+        texts: a ``str`` (one text) or a list/tuple/iterable of ``str``.
+        name: the argument's name, used in error messages.
+
+    Returns:
+        ``(texts as a list, single)`` where ``single`` says a bare string was given, so the caller
+        returns the single-item shape.
+
+    Raises:
+        InputError: for bytes, ``None``, a mapping, a set, or an item that is not a string.
+    """
+    if isinstance(texts, str):
+        return [texts], True
+    accepted = "a string or a list of strings"
+    if isinstance(texts, (bytes, bytearray, memoryview)):
+        raise InputError(f"{name} must be {accepted}, got {type(texts).__name__} (decode it first)")
+    if isinstance(texts, (Mapping, set, frozenset)) or not isinstance(texts, Iterable):
+        raise InputError(f"{name} must be {accepted}, got {type(texts).__name__}")
+    out = list(texts)
+    for i, t in enumerate(out):
+        if not isinstance(t, str):
+            raise InputError(f"{name}[{i}] is {type(t).__name__}, expected str")
+    return out, False
+
+
+def check_query_texts(texts: Sequence[str], name: str = "queries", ids: Sequence[str] | None = None) -> None:
+    """Refuse a query that is empty or whitespace only (it would match documents arbitrarily).
+
+    Raises:
+        EmptyQueryError: naming the query id (``ids``) or the position in ``name``.
+    """
+    for i, text in enumerate(texts):
+        if not text.strip():
+            where = f"query {ids[i]!r}" if ids is not None else (f"{name}[{i}]" if len(texts) > 1 else "the query")
+            raise EmptyQueryError(f"{where} is empty or whitespace only; give the words to search for")
+
+
+def as_queries(queries: Mapping[str, str], name: str = "queries", allow_empty: bool = False) -> Queries:
+    """Validate a ``{query_id: text}`` argument.
+
+    Args:
+        queries: the mapping.
+        name: the argument's name, used in error messages.
+        allow_empty: accept empty / whitespace-only texts (only for calls that do not search).
+
+    Returns:
+        The queries as a new ``dict``, in the given order.
+
+    Raises:
+        InputError: ``queries`` is not a mapping, or a text is not a string.
+        EmptyQueryError: a text is empty or whitespace only (unless ``allow_empty``), naming its id.
+    """
+    if not isinstance(queries, Mapping):
+        raise InputError(f"{name} must be a mapping {{query_id: text}}, got {type(queries).__name__}")
+    out = dict(queries)
+    for qid, text in out.items():
+        if not isinstance(text, str):
+            raise InputError(f"{name}[{qid!r}] is {type(text).__name__}, expected str")
+    if not allow_empty:
+        check_query_texts(list(out.values()), name, ids=list(out))
+    return out

@@ -4,32 +4,38 @@ An encoder maps texts to L2-normalised ``float32`` vectors ``[n, d]``; queries a
 encoded differently (instructions, prefixes), so the two sides have their own methods, named as in
 sentence-transformers. ``fingerprint()`` describes everything that changes the vectors (model id and
 revision, dtype, max length, pooling, ...) and keys caches and index configs.
+
+Every encoder takes either a list of texts (-> ``[n, d]``) or a single string (-> one vector
+``[d]``), as sentence-transformers does (:func:`reasonir.types.as_text_batch`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..types import as_text_batch
 
 
 @runtime_checkable
 class Encoder(Protocol):
-    """A bi-encoder: ``encode_query`` / ``encode_document`` return L2-normalised ``[n, d]`` float32."""
+    """A bi-encoder: ``encode_query`` / ``encode_document`` return L2-normalised ``[n, d]`` float32.
+
+    Given a single string instead of a list, they return one vector ``[d]``.
+    """
 
     @property
     def dim(self) -> int:
         """Embedding dimension."""
         ...
 
-    def encode_query(self, texts: Sequence[str], instruction: str | None = None,
+    def encode_query(self, texts: str | Sequence[str], instruction: str | None = None,
                      batch_size: int | None = None) -> np.ndarray:
         ...
 
-    def encode_document(self, texts: Sequence[str], instruction: str | None = None,
+    def encode_document(self, texts: str | Sequence[str], instruction: str | None = None,
                         batch_size: int | None = None) -> np.ndarray:
         ...
 
@@ -50,12 +56,17 @@ def l2_normalize(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
     return x / np.maximum(norms, eps)
 
 
-def check_texts(texts: Sequence[str]) -> list[str]:
-    """``texts`` as a list of ``str``; a bare string or a non-string item raises :class:`ConfigError`."""
-    if isinstance(texts, str):
-        raise ConfigError("texts must be a list of strings, not a single string (wrap it: [text])")
-    out = list(texts)
-    for i, t in enumerate(out):
-        if not isinstance(t, str):
-            raise ConfigError(f"texts[{i}] is {type(t).__name__}, expected str")
-    return out
+def check_texts(texts: str | Sequence[str]) -> list[str]:
+    """``texts`` as a list of ``str`` (a single string is one text); anything else raises ``InputError``."""
+    return as_text_batch(texts, "texts")[0]
+
+
+def encode_batch(fn: Callable[[list[str]], np.ndarray], texts: str | Sequence[str]) -> np.ndarray:
+    """Apply ``fn`` (a list of texts -> ``[n, d]``) under the texts rule: a single string gives ``[d]``.
+
+    Raises:
+        InputError: when ``texts`` is neither a string nor a collection of strings.
+    """
+    batch, single = as_text_batch(texts, "texts")
+    out = fn(batch)
+    return out[0] if single else out

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..io import atomic_write, write_json
-from .base import check_texts
+from .base import encode_batch
 from .fingerprint import stable_hash
 
 logger = logging.getLogger(__name__)
@@ -87,14 +87,17 @@ class EmbeddingCache:
             np.save(fh, np.ascontiguousarray(vectors, dtype=np.float32), allow_pickle=False)
         write_json(folder / f"{name}.ids.json", hashes, indent=None)
 
-    def encode(self, encoder: Any, texts: Sequence[str], side: str = "document", instruction: str | None = None,
-               batch_size: int | None = None) -> np.ndarray:
+    def encode(self, encoder: Any, texts: str | Sequence[str], side: str = "document",
+               instruction: str | None = None, batch_size: int | None = None) -> np.ndarray:
         """Vectors for ``texts``: cached rows are read, the rest encoded, stored, and returned in order.
 
         Returns:
-            ``float32 [len(texts), encoder.dim]``.
+            ``float32 [len(texts), encoder.dim]`` (``[dim]`` for a single string).
         """
-        texts = check_texts(texts)
+        return encode_batch(lambda batch: self._encode(encoder, batch, side, instruction, batch_size), texts)
+
+    def _encode(self, encoder: Any, texts: list[str], side: str, instruction: str | None,
+                batch_size: int | None) -> np.ndarray:
         fp = encoder.fingerprint()
         folder = self.root / self.key(fp, side, instruction)
         folder.mkdir(parents=True, exist_ok=True)
@@ -134,12 +137,14 @@ class CachedEncoder:
     def dim(self) -> int:
         return self.encoder.dim
 
-    def encode_query(self, texts: Sequence[str], instruction: str | None = None,
+    def encode_query(self, texts: str | Sequence[str], instruction: str | None = None,
                      batch_size: int | None = None) -> np.ndarray:
+        """Query vectors ``[n, d]`` (``[d]`` for a single string), from the cache where possible."""
         return self.cache.encode(self.encoder, texts, "query", instruction, batch_size)
 
-    def encode_document(self, texts: Sequence[str], instruction: str | None = None,
+    def encode_document(self, texts: str | Sequence[str], instruction: str | None = None,
                         batch_size: int | None = None) -> np.ndarray:
+        """Document vectors ``[n, d]`` (``[d]`` for a single string), from the cache where possible."""
         return self.cache.encode(self.encoder, texts, "document", instruction, batch_size)
 
     def fingerprint(self) -> dict[str, Any]:

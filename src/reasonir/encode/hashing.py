@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..analysis import Analyzer
-from .base import l2_normalize
+from .base import encode_batch, l2_normalize
 
 
 class HashingEncoder:
@@ -56,13 +56,15 @@ class HashingEncoder:
                 out[row, slot] += sign
         return l2_normalize(out)
 
-    def encode_query(self, texts: Sequence[str], instruction: str | None = None,
+    def encode_query(self, texts: str | Sequence[str], instruction: str | None = None,
                      batch_size: int | None = None) -> np.ndarray:
-        return self._encode(texts, instruction)
+        """Query vectors ``[n, dim]`` (one vector ``[dim]`` for a single string)."""
+        return encode_batch(lambda batch: self._encode(batch, instruction), texts)
 
-    def encode_document(self, texts: Sequence[str], instruction: str | None = None,
+    def encode_document(self, texts: str | Sequence[str], instruction: str | None = None,
                         batch_size: int | None = None) -> np.ndarray:
-        return self._encode(texts, instruction)
+        """Document vectors ``[n, dim]`` (one vector ``[dim]`` for a single string)."""
+        return encode_batch(lambda batch: self._encode(batch, instruction), texts)
 
     def fingerprint(self) -> dict[str, Any]:
         return {"model": "hash", "dim": self._dim, "bigrams": self.bigrams, "analyzer": self._analyzer.config()}

@@ -29,8 +29,9 @@ import numpy as np
 
 from ..errors import ConfigError, DataFormatError, require
 from ..prompts.instructions import INSTRUCTIONS_VERSION, PROMPT_FORMATS, PromptFormat
+from ..types import as_text_batch
 from .attention import ROWWISE
-from .base import check_texts, similarity
+from .base import encode_batch, similarity
 from .bidirectional import check_model_type, make_bidirectional, verify_bidirectional
 from .engine import TokenEncoder
 from .fast_bert import cpu_forward
@@ -206,14 +207,19 @@ class LLMEncoder(WeightsRevision):
         """Counters of the last encode call (tokens, padding, batches)."""
         return self._engine.stats
 
-    def tokenize(self, strings: Sequence[str]) -> list[list[int]]:
-        """Token ids of full strings (special tokens, BOS ensured, truncated to ``max_length``)."""
+    def tokenize(self, strings: str | Sequence[str]) -> Any:
+        """Token ids of full strings (special tokens, BOS ensured, truncated to ``max_length``).
+
+        Returns:
+            One id list per string (``list[list[int]]``); one id list for a single string.
+        """
+        batch, single = as_text_batch(strings, "strings")
         limit = self.max_length - (1 if self._prepend_bos else 0)
-        ids = self.tokenizer(list(strings), add_special_tokens=True, truncation=True, max_length=limit,
+        ids = self.tokenizer(batch, add_special_tokens=True, truncation=True, max_length=limit,
                              return_attention_mask=False, return_token_type_ids=False)["input_ids"]
         if self._prepend_bos:
             ids = [[self._bos, *x] for x in ids]
-        return ids
+        return ids[0] if single else ids
 
     def prefix_ids(self, instruction: str | None) -> list[int]:
         """Token ids of the prefix alone (BOS included); empty when the prefix is empty."""
@@ -224,14 +230,16 @@ class LLMEncoder(WeightsRevision):
             self._prefix_cache[prefix] = self.tokenize([prefix])[0]
         return self._prefix_cache[prefix]
 
-    def encode(self, texts: Sequence[str], instruction: str | None = None, batch_size: int | None = None,
+    def encode(self, texts: str | Sequence[str], instruction: str | None = None, batch_size: int | None = None,
                desc: str = "encoding") -> np.ndarray:
         """Embed ``texts`` with ``instruction`` (``None``: the instruction-less ``<|embed|>`` prefix).
 
         Returns:
-            ``float32 [len(texts), dim]``, L2-normalised.
+            ``float32 [len(texts), dim]`` (``[dim]`` for a single string), L2-normalised.
         """
-        texts = check_texts(texts)
+        return encode_batch(lambda batch: self._encode(batch, instruction, batch_size, desc), texts)
+
+    def _encode(self, texts: list[str], instruction: str | None, batch_size: int | None, desc: str) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         prefix = self.prompt_format.prefix(instruction)
@@ -245,14 +253,14 @@ class LLMEncoder(WeightsRevision):
                              "as the released model does", off, start)
         return self._engine.run(ids, start, batch_size=batch_size, desc=desc)
 
-    def encode_query(self, texts: Sequence[str], instruction: str | None = None,
+    def encode_query(self, texts: str | Sequence[str], instruction: str | None = None,
                      batch_size: int | None = None) -> np.ndarray:
-        """Embed queries (``[n, dim]``); pass the task's instruction (e.g. a BRIGHT instruction)."""
+        """Embed queries (``[n, dim]``, ``[dim]`` for one string); pass the task's instruction (e.g. BRIGHT's)."""
         return self.encode(texts, instruction, batch_size, desc="queries")
 
-    def encode_document(self, texts: Sequence[str], instruction: str | None = None,
+    def encode_document(self, texts: str | Sequence[str], instruction: str | None = None,
                         batch_size: int | None = None) -> np.ndarray:
-        """Embed documents (``[n, dim]``); ReasonIR documents take no instruction."""
+        """Embed documents (``[n, dim]``, ``[dim]`` for one string); ReasonIR documents take no instruction."""
         return self.encode(texts, instruction, batch_size, desc="documents")
 
     def similarity(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import ConfigError, require
 from ..prompts.instructions import INSTRUCTIONS_VERSION
-from .base import check_texts, l2_normalize, similarity
+from .base import encode_batch, l2_normalize, similarity
 from .engine import TokenEncoder
 from .fast_bert import cpu_forward
 from .fingerprint import WeightsRevision, folder_fingerprint
@@ -168,10 +168,12 @@ class SentenceTransformerEncoder(WeightsRevision):
             self._prompt_len[prompt] = n
         return self._prompt_len[prompt]
 
-    def encode(self, texts: Sequence[str], prompt: str = "", batch_size: int | None = None,
+    def encode(self, texts: str | Sequence[str], prompt: str = "", batch_size: int | None = None,
                desc: str = "encoding") -> np.ndarray:
-        """Embed ``texts`` with ``prompt`` prepended; ``float32 [n, dim]``, L2-normalised."""
-        texts = check_texts(texts)
+        """Embed ``texts`` with ``prompt`` prepended; ``float32 [n, dim]`` (``[dim]`` for one string), L2-normalised."""
+        return encode_batch(lambda batch: self._encode(batch, prompt, batch_size, desc), texts)
+
+    def _encode(self, texts: list[str], prompt: str, batch_size: int | None, desc: str) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         if self._engine is None:
@@ -184,12 +186,14 @@ class SentenceTransformerEncoder(WeightsRevision):
         start = self.prompt_length(prompt) if (prompt and not self.include_prompt) else 0
         return self._engine.run(ids, start, batch_size=batch_size, desc=desc)
 
-    def encode_query(self, texts: Sequence[str], instruction: str | None = None,
+    def encode_query(self, texts: str | Sequence[str], instruction: str | None = None,
                      batch_size: int | None = None) -> np.ndarray:
+        """Query vectors ``[n, dim]`` (``[dim]`` for a single string)."""
         return self.encode(texts, self._prompt(instruction, self.query_prompt), batch_size, desc="queries")
 
-    def encode_document(self, texts: Sequence[str], instruction: str | None = None,
+    def encode_document(self, texts: str | Sequence[str], instruction: str | None = None,
                         batch_size: int | None = None) -> np.ndarray:
+        """Document vectors ``[n, dim]`` (``[dim]`` for a single string)."""
         return self.encode(texts, self._prompt(instruction, self.document_prompt), batch_size, desc="documents")
 
     def similarity(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:

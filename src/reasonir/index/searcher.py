@@ -20,18 +20,18 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, InputError
 from ..retrieve.bm25 import MODES as BM25_MODES
 from ..retrieve.bm25 import BM25Index
 from ..retrieve.fusion import DEFAULT_RRF_K, FUSIONS, interpolate_arrays, rrf_arrays
 from ..retrieve.topk import topk_1d
-from ..types import Document, Run
+from ..types import Document, Run, as_queries, as_text_batch, check_query_texts
 from . import encoding
 from .ann import AnnParams, ann_search, gather_rows, load_ann, rescore
 from .derive import load_shards
+from .encoding import fingerprint_identity
 from .exact import exact_search
 from .layout import STORE, read_config, sha256_file
-from .encoding import fingerprint_identity
 from .store import DocStore, live_mask
 
 logger = logging.getLogger(__name__)
@@ -162,15 +162,19 @@ class Index:
                     self._encoder = enc
         return self._encoder
 
-    def encode_queries(self, texts: Sequence[str], instruction: str | None = None) -> np.ndarray:
-        """Query vectors ``[n, d]`` (``instruction`` defaults to the index's query instruction)."""
+    def encode_queries(self, texts: str | Sequence[str], instruction: str | None = None) -> np.ndarray:
+        """Query vectors ``[n, d]``, or ``[d]`` for a single string (``instruction`` defaults to the index's)."""
+        batch, single = as_text_batch(texts, "texts")
         instr = instruction if instruction is not None else self.config["instructions"].get("query")
-        return np.asarray(self.encoder.encode_query(list(texts), instruction=instr), dtype=np.float32)
+        out = np.asarray(self.encoder.encode_query(batch, instruction=instr), dtype=np.float32)     # [n, d]
+        return out[0] if single else out
 
-    def encode_documents(self, texts: Sequence[str]) -> np.ndarray:
-        """Document vectors ``[n, d]`` with the index's document instruction (as stored vectors are made)."""
+    def encode_documents(self, texts: str | Sequence[str]) -> np.ndarray:
+        """Document vectors ``[n, d]`` (``[d]`` for a single string) with the index's document instruction."""
+        batch, single = as_text_batch(texts, "texts")
         instr = self.config["instructions"].get("document")
-        return np.asarray(self.encoder.encode_document(list(texts), instruction=instr), dtype=np.float32)
+        out = np.asarray(self.encoder.encode_document(batch, instruction=instr), dtype=np.float32)  # [n, d]
+        return out[0] if single else out
 
     # ---------------------------------------------------------------------------------------------
     def _load_bm25(self) -> tuple[BM25Index, np.ndarray]:
@@ -197,6 +201,8 @@ class Index:
 
     def bm25(self, text: str, k: int, mode: str = "bm25") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(rows, scores)`` of the BM25 top ``k`` and the full per-row score lookup ``[num_rows]``."""
+        if not isinstance(text, str):
+            raise InputError(f"text must be one query string, got {type(text).__name__}")
         if mode not in BM25_MODES:
             raise ConfigError(f"unknown BM25 mode {mode!r}; choose one of {', '.join(BM25_MODES)}")
         bm, rows = self._bm25_parts()
@@ -207,13 +213,14 @@ class Index:
         return rows[idx], vals, full
 
     # ---------------------------------------------------------------------------------------------
-    def search(self, queries: Sequence[str], k: int = 10, mode: str = "hybrid", instruction: str | None = None,
-               fusion: str = "interpolate", weights: Sequence[float] = (0.5, 0.5), rrf_k: float = DEFAULT_RRF_K,
-               candidates: int = 100, bm25_mode: str = "bm25", exact: bool = False) -> list[list[Hit]]:
-        """Search a batch of query texts.
+    def search(self, queries: str | Sequence[str], k: int = 10, mode: str = "hybrid",
+               instruction: str | None = None, fusion: str = "interpolate",
+               weights: Sequence[float] = (0.5, 0.5), rrf_k: float = DEFAULT_RRF_K, candidates: int = 100,
+               bm25_mode: str = "bm25", exact: bool = False) -> Any:
+        """Search a batch of query texts, or one query.
 
         Args:
-            queries: query texts.
+            queries: a list of query texts, or a single query string.
             k: results per query.
             mode: ``dense``, ``bm25``, ``bm25q`` or ``hybrid``.
             instruction: query instruction for the encoder (default: the index's).
@@ -225,15 +232,28 @@ class Index:
             exact: exact dense search even when the index has an ANN index.
 
         Returns:
-            Per query, up to ``k`` hits, best first.
+            Per query, up to ``k`` hits, best first (``list[list[Hit]]``); for a single string, its
+            hit list (``list[Hit]``).
+
+        Raises:
+            InputError: ``queries`` is not a string or a list of strings.
+            EmptyQueryError: a query is empty or whitespace only (named by its position).
+            ConfigError: an unknown mode or fusion, or ``k <= 0``.
         """
+        texts, single = as_text_batch(queries, "queries")
+        check_query_texts(texts, "queries")
+        hits = self._search(texts, k, mode, instruction, fusion, weights, rrf_k, candidates, bm25_mode, exact)
+        return hits[0] if single else hits
+
+    def _search(self, texts: list[str], k: int, mode: str, instruction: str | None, fusion: str,
+                weights: Sequence[float], rrf_k: float, candidates: int, bm25_mode: str,
+                exact: bool) -> list[list[Hit]]:
         if mode not in MODES:
             raise ConfigError(f"unknown search mode {mode!r}; choose one of {', '.join(MODES)}")
         if fusion not in FUSIONS:
             raise ConfigError(f"unknown fusion {fusion!r}; choose one of {', '.join(FUSIONS)}")
         if k <= 0:
             raise ConfigError(f"k must be positive, got {k}")
-        texts = list(queries)
         if not texts:
             return []
         if mode in ("bm25", "bm25q"):
@@ -278,7 +298,13 @@ class Index:
         return hits
 
     def search_run(self, queries: Mapping[str, str], k: int = 100, batch_size: int = 64, **kwargs: Any) -> Run:
-        """Search ``{query_id: text}`` and return a run ``{query_id: {doc_id: score}}``."""
+        """Search ``{query_id: text}`` and return a run ``{query_id: {doc_id: score}}``.
+
+        Raises:
+            InputError: ``queries`` is not a mapping of strings.
+            EmptyQueryError: a query text is empty or whitespace only (named by its id), before any search.
+        """
+        queries = as_queries(queries)
         qids = list(queries)
         run: Run = {}
         for lo in range(0, len(qids), batch_size):

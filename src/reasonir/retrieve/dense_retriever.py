@@ -28,7 +28,7 @@ import numpy as np
 from ..encode.base import Encoder
 from ..errors import ConfigError
 from ..prompts.instructions import bright_instruction_info
-from ..types import Document, ExcludedIds, Run
+from ..types import Document, ExcludedIds, Run, as_queries
 from .dense import dense_search
 
 logger = logging.getLogger(__name__)
@@ -107,6 +107,7 @@ class DenseRetriever:
             from ..encode.cache import CachedEncoder, EmbeddingCache
 
             encoder = CachedEncoder(encoder, EmbeddingCache(None if cache in ("1", "true", "yes") else cache))
+        as_queries(dataset.queries)          # refuse empty queries before the corpus is encoded
         info = resolve_instruction(cfg.instruction, getattr(dataset, "task", None),
                                    bool(getattr(dataset, "long_documents", False)))
         logger.info("dense retrieval with %s; query instruction (%s): %r", cfg.model, info["source"],
@@ -115,7 +116,13 @@ class DenseRetriever:
                                instruction_info=info, batch_size=cfg.batch_size)
 
     def search(self, queries: Mapping[str, str], k: int = 1000, excluded_ids: ExcludedIds | None = None) -> Run:
-        """Top ``k`` documents per query by cosine, ``excluded_ids`` removed before ranking."""
+        """Top ``k`` documents per query by cosine, ``excluded_ids`` removed before ranking.
+
+        Raises:
+            InputError: ``queries`` is not a mapping ``{query_id: text}`` of strings.
+            EmptyQueryError: a query text is empty or whitespace only (named by its id).
+        """
+        queries = as_queries(queries)
         qids = list(queries)
         if not qids:
             return {}

@@ -24,7 +24,12 @@ class Retriever(Protocol):
 
     def search(self, queries: Mapping[str, str], k: int = 1000,
                excluded_ids: ExcludedIds | None = None) -> Run:
-        """Top ``k`` documents per query, ``{query_id: {doc_id: score}}``."""
+        """Top ``k`` documents per query, ``{query_id: {doc_id: score}}``.
+
+        Implementations refuse a ``queries`` that is not a mapping of strings (``InputError``) and an
+        empty or whitespace-only query (``EmptyQueryError`` naming its id); see
+        :func:`reasonir.types.as_queries`.
+        """
         ...
 
 
@@ -53,4 +58,5 @@ class BM25Retriever:
 
     def search(self, queries: Mapping[str, str], k: int = 1000,
                excluded_ids: ExcludedIds | None = None) -> Run:
+        """Top ``k`` documents per query (see :meth:`BM25Index.search`); empty queries are refused."""
         return self.index.search(queries, k=k, mode=self.mode, excluded_ids=excluded_ids)
