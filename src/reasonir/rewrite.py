@@ -15,7 +15,7 @@ from typing import Any
 from .errors import ConfigError
 from .llm.base import LLM, GenerationParams
 from .prompts.rewrite import PROMPT_VERSION, rewrite_messages
-from .types import Queries
+from .types import Queries, as_queries
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +90,13 @@ class QueryRewriter:
         return {"llm": self.llm.name, "prompt_version": PROMPT_VERSION, "max_tokens": self.max_tokens}
 
     def rewrite(self, queries: Queries) -> dict[str, RewrittenQuery]:
-        """Rewrite every query; ``{qid: RewrittenQuery}`` in the input order."""
+        """Rewrite every query; ``{qid: RewrittenQuery}`` in the input order.
+
+        Raises:
+            InputError: ``queries`` is not a mapping ``{query_id: text}`` of strings (for one text:
+                ``rewrite({"q": text})``).
+        """
+        queries = as_queries(queries, allow_empty=True)
         texts = list(dict.fromkeys(queries.values()))
         prompts = [rewrite_messages(t, self.max_tokens if self.length_clause else None) for t in texts]
         gens = dict(zip(texts, self.llm.generate(prompts, self.params))) if prompts else {}

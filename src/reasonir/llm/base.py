@@ -2,16 +2,18 @@
 
 A prompt is either a chat (a list of ``{"role", "content"}`` messages, rendered by the backend's chat
 template) or a raw string (sent as a plain completion, as ReasonIR's reranker does). ``generate``
-takes a batch of prompts and returns one :class:`Generation` per prompt, in order.
+takes a batch of prompts and returns one :class:`Generation` per prompt, in order; given one prompt
+(a string, or one chat as a list of message dicts) it returns that prompt's :class:`Generation`
+(:func:`as_prompt_batch`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Union, runtime_checkable
 
-from ..errors import ConfigError, ReasonIRError
+from ..errors import ConfigError, InputError, ReasonIRError
 
 Message = dict[str, str]
 Prompt = Union[str, list[Message]]
@@ -105,19 +107,45 @@ def check_prompt(prompt: Any, where: str = "prompt") -> Prompt:
     """Validate one prompt: a string, or a non-empty list of ``{"role", "content"}`` messages.
 
     Raises:
-        ConfigError: naming the offending message and the valid roles.
+        InputError: a prompt or message of the wrong type (naming ``where`` and the message).
+        ConfigError: an empty chat, or a message with an unknown role (listing the valid roles).
     """
     if isinstance(prompt, str):
         return prompt
-    if not isinstance(prompt, list) or not prompt:
-        raise ConfigError(f"{where}: a prompt is a string or a non-empty list of chat messages, "
-                          f"got {type(prompt).__name__}")
+    if not isinstance(prompt, list):
+        raise InputError(f"{where}: a prompt is a string or a non-empty list of chat messages, "
+                         f"got {type(prompt).__name__}")
+    if not prompt:
+        raise ConfigError(f"{where}: a chat prompt needs at least one message")
     for i, msg in enumerate(prompt):
         if not isinstance(msg, dict) or not isinstance(msg.get("content"), str):
-            raise ConfigError(f"{where}: message {i} must be a dict with a string 'content'")
+            raise InputError(f"{where}: message {i} must be a dict with a string 'content'")
         if msg.get("role") not in ROLES:
             raise ConfigError(f"{where}: message {i} has role {msg.get('role')!r}; use one of {', '.join(ROLES)}")
     return prompt
+
+
+def as_prompt_batch(prompts: Any, name: str = "prompts") -> tuple[list[Prompt], bool]:
+    """Normalise a prompts argument: a list of prompts, or one prompt.
+
+    One prompt is a string or one chat (a non-empty list whose items are all message dicts); a list
+    of strings and/or chats is a batch.
+
+    Returns:
+        ``(validated prompts as a list, single)``; ``single`` says one prompt was given.
+
+    Raises:
+        InputError: for bytes, ``None``, a mapping, or an item that is not a prompt (naming it).
+        ConfigError: for a chat message with an unknown role.
+    """
+    if isinstance(prompts, str):
+        return [prompts], True
+    if isinstance(prompts, list) and prompts and all(isinstance(m, dict) for m in prompts):
+        return [check_prompt(prompts, name)], True
+    if isinstance(prompts, (bytes, bytearray, Mapping, set, frozenset)) or not isinstance(prompts, Iterable):
+        raise InputError(f"{name} must be a prompt (a string or a list of chat messages) or a list of prompts, "
+                         f"got {type(prompts).__name__}")
+    return [check_prompt(p, f"{name}[{i}]") for i, p in enumerate(prompts)], False
 
 
 def is_chat(prompt: Prompt) -> bool:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .._logging import progress
-from .base import LLM, Generation, GenerationParams, LLMError, Prompt, check_prompt
+from .base import LLM, Generation, GenerationParams, LLMError, Prompt, as_prompt_batch
 from .cache import ResponseCache, cache_key
 from .stats import LLMStats
 
@@ -51,16 +51,22 @@ class CachedLLM:
     def name(self) -> str:
         return self.backend.name
 
-    def generate(self, prompts: Sequence[Prompt], params: GenerationParams | None = None,
-                 on_result: Any = None) -> list[Generation]:
+    def generate(self, prompts: Sequence[Prompt] | Prompt, params: GenerationParams | None = None,
+                 on_result: Any = None) -> Any:
         """One :class:`Generation` per prompt, in order; cached answers have ``cached=True``.
 
+        ``prompts`` may also be one prompt (a string or one chat), which returns its :class:`Generation`.
+
         Raises:
+            InputError: ``prompts`` is neither a prompt nor a list of prompts.
             LLMError: when the backend fails for some prompts. Every answer received before the
                 failure is already stored, so a re-run only asks for the missing ones.
         """
-        params = params or GenerationParams()
-        prompts = [check_prompt(p, f"prompt {i}") for i, p in enumerate(prompts)]
+        batch, single = as_prompt_batch(prompts)
+        out = self._generate(batch, params or GenerationParams(), on_result)
+        return out[0] if single else out
+
+    def _generate(self, prompts: list[Prompt], params: GenerationParams, on_result: Any) -> list[Generation]:
         keys = [cache_key(self.name, p, params) for p in prompts]
         results: list[Generation | None] = [None] * len(prompts)
         hits = self.cache.get_many(list(dict.fromkeys(keys))) if self.cache is not None else {}
@@ -95,7 +101,7 @@ class CachedLLM:
 
     def _fill(self, prompts: list[Prompt], keys: list[str], params: GenerationParams, todo: list[int],
               results: list[Generation | None], on_result: Any) -> None:
-        quiet = {} if self.show_progress and len(todo) >= 8 else {"disable": True}
+        quiet: dict[str, Any] = {} if self.show_progress and len(todo) >= 8 else {"disable": True}
         bar = progress(total=len(todo), desc=f"LLM {self.name}", unit="call", **quiet)
 
         def store(local_index: int, gen: Generation, batch: list[int]) -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from ..errors import require
-from .base import PairScore
+from .base import PairScore, as_pair_batch
 
 logger = logging.getLogger(__name__)
 
@@ -32,10 +33,12 @@ class CrossEncoderReranker:
         ident = str(Path(model).resolve()) if Path(model).is_dir() else model
         self.name = f"cross-encoder:{ident}"
 
-    def score(self, pairs: Sequence[tuple[str, str]]) -> list[PairScore]:
-        """The cross-encoder's score of every pair."""
-        if not pairs:
+    def score(self, pairs: Sequence[tuple[str, str]] | tuple[str, str]) -> Any:
+        """The cross-encoder's score of every pair (``list[PairScore]``; one pair: its :class:`PairScore`)."""
+        batch, single = as_pair_batch(pairs)
+        if not batch:
             return []
-        scores = self.model.predict([list(p) for p in pairs], batch_size=self.batch_size,
+        scores = self.model.predict([list(p) for p in batch], batch_size=self.batch_size,
                                     show_progress_bar=False, convert_to_numpy=True)
-        return [PairScore(score=float(s), method="cross-encoder") for s in scores.reshape(-1)]   # (N,)
+        out = [PairScore(score=float(s), method="cross-encoder") for s in scores.reshape(-1)]   # (N,)
+        return out[0] if single else out

@@ -21,7 +21,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..llm.base import LLM, GenerationParams
 from ..prompts.rerank import FAMILIES, PROMPT_VERSION, rerank_messages, rerank_text
-from .base import PairScore
+from .base import PairScore, as_pair_batch
 from .grades import MAX_GRADE, GradeParse, expected_grade, parse_grade
 
 logger = logging.getLogger(__name__)
@@ -94,8 +94,17 @@ class LLMReranker:
         d = truncate_words(document, self.max_doc_words)
         return rerank_messages(self.family, q, d) if self.chat else rerank_text(self.family, q, d)
 
-    def score(self, pairs: Sequence[tuple[str, str]]) -> list[PairScore]:
-        """Grade every pair (one LLM call each, all sent as one batch)."""
+    def score(self, pairs: Sequence[tuple[str, str]] | tuple[str, str]) -> Any:
+        """Grade every pair (one LLM call each, all sent as one batch).
+
+        Returns:
+            One :class:`PairScore` per pair; for a single ``(query, document)`` pair, its PairScore.
+        """
+        batch, single = as_pair_batch(pairs)
+        out = self._score(batch)
+        return out[0] if single else out
+
+    def _score(self, pairs: list[tuple[str, str]]) -> list[PairScore]:
         if not pairs:
             return []
         gens = self.llm.generate([self.prompt(q, d) for q, d in pairs], self.params)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from .._logging import progress
 from ..errors import ConfigError
-from ..types import ExcludedIds, Queries, Run, top_k
+from ..types import ExcludedIds, Queries, Run, as_queries, top_k
 from .base import PairScore, Reranker
 
 logger = logging.getLogger(__name__)
@@ -80,7 +80,9 @@ def rerank_run(reranker: Reranker, queries: Queries, run: Run, documents: Mappin
 
     Raises:
         ConfigError: when the run shares no query with ``queries`` or none of its documents exist.
+        InputError: ``queries`` is not a mapping ``{query_id: text}`` of strings.
     """
+    queries = as_queries(queries, allow_empty=True)
     candidates = select_candidates(run, queries, top_k, excluded_ids)
     judgements: dict[str, dict[str, PairScore]] = {q: {} for q in candidates}
     pending: list[tuple[str, str]] = []
