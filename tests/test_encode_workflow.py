@@ -43,20 +43,30 @@ def test_encode_writes_shards_ids_and_config(tmp_path, corpus):
 def test_encode_resumes_finished_shards(tmp_path, corpus):
     out = tmp_path / "emb"
     cfg = EncodeConfig(corpus=str(corpus), out_dir=str(out), model="hash", shard_size=3)
-    run_encode(cfg)
-    (out / "config.json").unlink()                  # simulate a crash before the final write
-    (out / "embeddings-00002.npy").unlink()
-    state = {"fingerprint": HashingEncoder().fingerprint(), "instruction": "", "side": "document",
-             "ids": __import__("reasonir.workflows.encode", fromlist=["_ids_digest"])._ids_digest(
-                 [d.id for d in DOCS]), "count": 7, "shard_size": 3}
-    (out / "progress.json").write_text(json.dumps(state))
+    with pytest.raises(KeyboardInterrupt):          # interrupted while encoding the third shard
+        run_encode(cfg, encoder=_InterruptOnCall(3))
+    assert not (out / "config.json").exists() and (out / "progress.json").exists()
     res = run_encode(cfg)
     assert res.encoded == 1 and load_encoded(out)[1].shape == (7, 256)
     other = EncodeConfig(corpus=str(corpus), out_dir=str(tmp_path / "emb2"), model="hash", shard_size=3)
-    (tmp_path / "emb2").mkdir()
-    (tmp_path / "emb2" / "progress.json").write_text(json.dumps({**state, "instruction": "other"}))
+    with pytest.raises(KeyboardInterrupt):
+        run_encode(EncodeConfig(**{**vars(other), "instruction": "other"}), encoder=_InterruptOnCall(2))
     with pytest.raises(ConfigError, match="partial encoding"):
         run_encode(other)
+
+
+class _InterruptOnCall(HashingEncoder):
+    """The hash encoder, interrupted (as by Ctrl-C) on its ``n``-th ``encode_document`` call."""
+
+    def __init__(self, n):
+        super().__init__()
+        self.n, self.calls = n, 0
+
+    def encode_document(self, texts, instruction=None, batch_size=None):
+        self.calls += 1
+        if self.calls == self.n:
+            raise KeyboardInterrupt
+        return super().encode_document(texts, instruction, batch_size)
 
 
 def test_encode_cli(tmp_path, corpus, capsys):
