@@ -12,17 +12,24 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol, TypeGuard
 
 from .._logging import progress
-from .base import LLM, Generation, GenerationParams, LLMError, Prompt, as_prompt_batch
+from .base import LLM, Generation, GenerationParams, LLMError, Prompt, ResultCallback, as_prompt_batch
 from .cache import ResponseCache, cache_key
 from .stats import LLMStats
 
 logger = logging.getLogger(__name__)
 
 
-def _supports_on_result(backend: Any) -> bool:
+class _StreamingLLM(Protocol):
+    """A backend that reports each answer through ``on_result`` as soon as it arrives."""
+
+    def generate(self, prompts: Sequence[Prompt], params: GenerationParams | None = None,
+                 on_result: ResultCallback | None = None) -> list[Generation]: ...
+
+
+def _supports_on_result(backend: Any) -> TypeGuard[_StreamingLLM]:
     return bool(getattr(backend, "supports_on_result", False))
 
 

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, cast
 
 from .base import Generation, GenerationParams, LLMError, LLMResponseError, Prompt, ResultCallback, is_chat
 from .stats import LLMStats, lookup_price, token_cost
@@ -124,7 +124,7 @@ class OpenAICompatibleLLM:
 
     def _discover_model(self) -> str:
         listing = self.client.request("GET", "/models")
-        ids = [m.get("id") for m in (listing.get("data") or []) if isinstance(m, dict) and m.get("id")]
+        ids: list[str] = [m["id"] for m in (listing.get("data") or []) if isinstance(m, dict) and m.get("id")]
         if len(ids) != 1:
             raise LLMError(f"{self.base_url} serves {len(ids)} models ({', '.join(ids[:10]) or 'none'}); "
                            f"name one in the spec: {self.base_url}#MODEL")
@@ -195,11 +195,11 @@ class OpenAICompatibleLLM:
             done = sum(r is not None for r in results)
             if isinstance(exc, LLMError):
                 wrapped = type(exc)(f"{exc} [prompt {i}; {done}/{len(prompts)} answered]")
-                if isinstance(exc, LLMResponseError):
+                if isinstance(exc, LLMResponseError) and isinstance(wrapped, LLMResponseError):
                     wrapped.status = exc.status
                 raise wrapped from exc
             raise exc
-        return results  # type: ignore[return-value]
+        return cast("list[Generation]", results)      # no None left: any failed prompt raised above
 
     def close(self) -> None:
         with self._pool_lock:

@@ -91,7 +91,8 @@ def parse_grade(text: str) -> GradeParse:
     return GradeParse(None, "failed")
 
 
-def expected_grade(logprobs: list[dict[str, float]] | None, tokens: list[str] | None = None) -> tuple[float, float] | None:
+def expected_grade(logprobs: list[dict[str, float]] | None,
+                   tokens: list[str] | None = None) -> tuple[float, float] | None:
     """Expected grade from per-token top log-probabilities.
 
     The grade position is the first generated token that is a digit 0-5 and either follows a
@@ -110,7 +111,7 @@ def expected_grade(logprobs: list[dict[str, float]] | None, tokens: list[str] | 
         return None
     so_far = ""
     for step, alts in enumerate(logprobs):
-        tok = tokens[step] if tokens and step < len(tokens) else (max(alts, key=alts.get) if alts else "")
+        tok = tokens[step] if tokens and step < len(tokens) else (max(alts, key=lambda t: alts[t]) if alts else "")
         at_start = not re.search(r"\w", so_far)
         if _GRADE_TOKEN.match(tok) and (at_start or _CONTEXT.search(so_far)):
             mass: dict[int, float] = {}
