@@ -16,11 +16,9 @@ written and ends with the same index as an uninterrupted run.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,65 +26,32 @@ import numpy as np
 
 from .._logging import progress
 from ..errors import ConfigError, DataFormatError
+from ..outputs import check_output_dir
 from ..types import Document
-from . import encoding
+from . import encoding, state
 from .corpus import fingerprint, iter_documents, resolve_corpus
 from .derive import build_ann_generation, build_bm25_generation, save_tombstones
-from .layout import (FORMAT, FORMAT_VERSION, STORE, canonical_json, package_versions, read_config, sha256_file,
-                     shard_name, write_config)
-from .lock import WriteLock
 from .encoding import fingerprint_identity
+from .layout import (
+    FORMAT,
+    FORMAT_VERSION,
+    STORE,
+    VECTORS,
+    package_versions,
+    read_config,
+    sha256_file,
+    shard_key,
+    shard_name,
+    write_config,
+)
+from .lock import WriteLock
 from .options import IndexOptions, RunOptions
-from .state import (check_empty_or_ours, check_resumable, clear_pending, collect_garbage, load_tombstones,
-                    read_pending, rollback, same_operation, shard_files, try_config, wipe, write_pending)
+from .state import WriteReport
 from .store import DocStore
 
 logger = logging.getLogger(__name__)
 
 INGEST_BATCH = 2000
-
-
-@dataclass
-class WriteReport:
-    """What a write did.
-
-    Attributes:
-        index_dir: the index.
-        operation: ``build``, ``add``, ``delete`` or ``noop``.
-        rows_added: documents stored by this operation.
-        deleted: documents tombstoned by this operation.
-        documents: live documents after it.
-        shards_encoded, shards_reused: shards encoded now vs. found complete from an interrupted run.
-        seconds: wall time per phase.
-        ann_recall_at_10: recall@10 of the ANN index against exact search (sampled), if any.
-    """
-
-    index_dir: str
-    operation: str
-    rows_added: int = 0
-    deleted: int = 0
-    documents: int = 0
-    shards_encoded: int = 0
-    shards_reused: int = 0
-    seconds: dict[str, float] = field(default_factory=dict)
-    ann_recall_at_10: float | None = None
-
-    @property
-    def docs_per_second(self) -> float:
-        total = sum(self.seconds.values())
-        return self.rows_added / total if total and self.rows_added else 0.0
-
-
-def shard_key(fp: dict[str, Any], instruction: str | None, dtype: str, ids: Sequence[str],
-              texts: Sequence[str]) -> str:
-    """16 hex digits of sha256 over everything that determines a shard's bytes."""
-    h = hashlib.sha256(canonical_json([fingerprint_identity(fp), instruction, dtype]))
-    for doc_id, text in zip(ids, texts):
-        for s in (doc_id, text):
-            b = s.encode("utf-8")
-            h.update(len(b).to_bytes(8, "little"))
-            h.update(b)
-    return h.hexdigest()[:16]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -139,7 +104,7 @@ def _ingest(store: DocStore, spec: str, base: int, tombstones: np.ndarray, repla
         flush()
     if seen < done:
         raise DataFormatError(f"the corpus has {seen} documents but an earlier run of this command stored {done}; "
-                              "it changed since; pass --overwrite to start over", spec)
+                              "it changed since; run the command again to start over", spec)
     return row
 
 
@@ -154,11 +119,12 @@ def _encode(root: Path, store: DocStore, opts: IndexOptions, run: RunOptions, ba
         raise ConfigError(f"the encoder loaded now ({fp}) differs from the one that built this index "
                           f"({expected_fp}); install the same model and versions, or rebuild the index")
     instruction = opts.document_instruction
-    shards, jobs = [], []
+    shards: list[dict[str, Any]] = []
+    jobs: list[encoding.ShardJob] = []
     for start in range(base, total, opts.shard_size):
         end = min(total, start + opts.shard_size)
         ids, texts = store.texts(start, end)
-        rel = shard_name(start, shard_key(fp, instruction, opts.dtype, ids, texts))
+        rel = shard_name(start, shard_key(fingerprint_identity(fp), instruction, opts.dtype, ids, texts))
         shards.append({"file": rel, "start": start, "rows": end - start})
         if encoding.shard_exists(root / rel, end - start):
             report.shards_reused += 1
@@ -177,7 +143,7 @@ def _encode(root: Path, store: DocStore, opts: IndexOptions, run: RunOptions, ba
 
     dim = int(encoder.dim)
     if jobs and (run.ray or run.devices or run.workers > 1):
-        encoder = None            # workers load their own copy; free this one (it may sit on a GPU)
+        del encoder               # workers load their own copy; free this one (it may sit on a GPU)
         encoding.release_memory()
     try:
         if jobs and run.ray:
@@ -209,9 +175,12 @@ def _commit(root: Path, cfg: dict[str, Any], store: DocStore, new_shards: list[d
     cfg["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     cfg["history"].append({**history, "generation": cfg["generation"], "time": cfg["updated"]})
     store.close()
-    write_config(root, cfg)
-    clear_pending(root)
-    collect_garbage(root, cfg)
+    with state.storage_errors("config.json", root / "config.json"):
+        state.sync_before_commit(root, cfg)       # every file the new config names is on disk before it is
+        write_config(root, cfg)
+        state.fsync_dir(root)                     # ... and the commit itself survives a power cut
+    state.clear_pending(root)
+    state.collect_garbage(root, cfg)
 
 
 def _finish(root: Path, cfg: dict[str, Any], store: DocStore, opts: IndexOptions, tombstones: np.ndarray,
@@ -255,43 +224,60 @@ def build_index(corpus: str, index_dir: str, opts: IndexOptions | None = None, r
         DataFormatError: malformed corpus or duplicate ids (naming file and line).
     """
     opts, run = opts or IndexOptions(), run or RunOptions()
-    root = Path(index_dir)
+    root = check_output_dir(index_dir, "the index (INDEX_DIR)")
+    source = resolve_corpus(corpus)           # a missing corpus fails before anything is created
+    created = state.missing_dirs(root)
+    try:
+        return _build(root, corpus, source, opts, run, overwrite)
+    finally:
+        state.remove_empty(created)                 # a build that failed on its input leaves no empty folder
+
+
+def _build(root: Path, corpus: str, source: Any, opts: IndexOptions, run: RunOptions, overwrite: bool) -> WriteReport:
     report = WriteReport(str(root), "build")
     with WriteLock(root, "index build"):
         t0 = time.perf_counter()
-        source = resolve_corpus(corpus)
         identity = {"options": opts.to_dict(), "corpus": fingerprint(source)}
-        committed = try_config(root)
+        committed = state.try_config(root)
         if committed is not None and not overwrite:
             if committed["history"] and committed["history"][0].get("identity") == identity \
                     and committed["generation"] == 1:
                 logger.info("%s is already built from this corpus with these settings; nothing to do", root)
-                clear_pending(root)            # a kill between commit and cleanup leaves these behind
-                collect_garbage(root, committed)
+                state.clear_pending(root)            # a kill between commit and cleanup leaves these behind
+                state.collect_garbage(root, committed)
                 report.operation, report.documents = "noop", committed["counts"]["documents"]
                 return report
             raise ConfigError(f"{root} already holds an index; add documents with `reasonir index add`, "
                               "or pass --overwrite to rebuild it")
-        pending = read_pending(root)
-        if overwrite and (committed is not None or (pending and not same_operation(pending, "build", identity))):
-            wipe(root)
+        pending = state.read_pending(root)
+        if overwrite and (committed is not None or (pending and not state.same_operation(pending, "build", identity))):
+            state.wipe(root)
             committed, pending = None, None
         if pending is not None:
-            check_resumable(pending, "build", identity, "`reasonir index build`")
+            state.check_resumable(pending, "build", identity, "`reasonir index build`")
             logger.info("resuming the unfinished build in %s", root)
         else:
-            check_empty_or_ours(root)
-            wipe(root)
-            write_pending(root, {"op": "build", "identity": identity, "command": f"reasonir index build {corpus} {root}"})
-        store = DocStore(root / STORE)
-        collect_garbage(root, None, keep=shard_files(root))
-        total = _ingest(store, corpus, 0, np.zeros(0, dtype=np.int64), replace=False)
-        if total == 0:
-            raise DataFormatError("the corpus has no documents", corpus)
-        report.rows_added = total
-        report.seconds["ingest"] = time.perf_counter() - t0
-        t = time.perf_counter()
-        encoder_info, new_shards = _encode(root, store, opts, run, 0, total, report)
+            state.check_empty_or_ours(root)
+            state.wipe(root)
+            state.write_pending(root, {"op": "build", "identity": identity,
+                                       "command": f"reasonir index build {corpus} {root}"})
+        store = None
+        try:
+            store = DocStore(root / STORE)
+            state.collect_garbage(root, None, keep=state.shard_files(root))
+            with state.storage_errors("the document store", root / STORE):
+                total = _ingest(store, corpus, 0, np.zeros(0, dtype=np.int64), replace=False)
+            if total == 0:
+                raise DataFormatError("the corpus has no documents", corpus)
+            report.rows_added = total
+            report.seconds["ingest"] = time.perf_counter() - t0
+            t = time.perf_counter()
+            with state.storage_errors("vector shards", root / VECTORS):
+                encoder_info, new_shards = _encode(root, store, opts, run, 0, total, report)
+        except BaseException as exc:
+            if state.failed_on_input(exc, root, None):
+                state.discard(root, store)           # nothing worth resuming: the input must change first
+            raise
         report.seconds["encode"] = time.perf_counter() - t
         cfg = {"format": FORMAT, "format_version": FORMAT_VERSION, "generation": 1,
                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "options": opts.to_dict(),
@@ -301,7 +287,8 @@ def build_index(corpus: str, index_dir: str, opts: IndexOptions | None = None, r
                            "shards": []},
                "store": {"file": STORE, "segments": []}, "bm25": None, "ann": None, "history": [],
                "_new_shards": new_shards}
-        _finish(root, cfg, store, opts, np.zeros(0, dtype=np.int64), total, report, reuse_ann=False)
+        with state.storage_errors("the BM25/ANN files", root):
+            _finish(root, cfg, store, opts, np.zeros(0, dtype=np.int64), total, report, reuse_ann=False)
         t = time.perf_counter()
         _commit(root, cfg, store, new_shards, 0, total,
                 {"op": "build", "corpus": str(corpus), "rows": total, "identity": identity})
@@ -323,28 +310,38 @@ def add_documents(index_dir: str, corpus: str, replace: bool = False, run: RunOp
     """
     run = run or RunOptions()
     root = Path(index_dir)
+    read_config(root)                           # not an index: refused before anything is created
+    source = resolve_corpus(corpus)
     report = WriteReport(str(root), "add")
-    with WriteLock(root, "index add"):
+    with WriteLock(root, "index add", create=False):
         t0 = time.perf_counter()
         cfg = read_config(root)
         opts = IndexOptions.from_dict(cfg["options"])
         base = cfg["counts"]["rows"]
-        identity = {"corpus": fingerprint(resolve_corpus(corpus)), "replace": replace, "base": base,
-                    "generation": cfg["generation"]}
+        identity = {"corpus": fingerprint(source), "replace": replace, "base": base, "generation": cfg["generation"]}
         store = DocStore(root / STORE)
-        pending = read_pending(root)
-        if pending is not None and same_operation(pending, "add", identity):
+        pending = state.read_pending(root)
+        if pending is not None and state.same_operation(pending, "add", identity):
             logger.info("resuming the unfinished add in %s", root)
-            collect_garbage(root, cfg, keep=shard_files(root))
+            state.collect_garbage(root, cfg, keep=state.shard_files(root))
         else:
-            rollback(root, cfg, store, pending)
-            write_pending(root, {"op": "add", "identity": identity, "command": f"reasonir index add {root} {corpus}"})
-        tombstones = load_tombstones(root, cfg)
-        total = _ingest(store, corpus, base, tombstones, replace)
-        report.rows_added = total - base
-        report.seconds["ingest"] = time.perf_counter() - t0
-        t = time.perf_counter()
-        _, new_shards = _encode(root, store, opts, run, base, total, report, cfg["encoder"]["fingerprint"])
+            state.rollback(root, cfg, store, pending)
+            state.write_pending(root, {"op": "add", "identity": identity,
+                                       "command": f"reasonir index add {root} {corpus}"})
+        tombstones = state.load_tombstones(root, cfg)
+        try:
+            with state.storage_errors("the document store", root / STORE):
+                total = _ingest(store, corpus, base, tombstones, replace)
+            report.rows_added = total - base
+            report.seconds["ingest"] = time.perf_counter() - t0
+            t = time.perf_counter()
+            with state.storage_errors("vector shards", root / VECTORS):
+                _, new_shards = _encode(root, store, opts, run, base, total, report, cfg["encoder"]["fingerprint"])
+        except BaseException as exc:
+            if state.failed_on_input(exc, root, cfg):
+                state.rollback(root, cfg, store, state.read_pending(root))   # the index is exactly as committed
+                store.close()
+            raise
         report.seconds["encode"] = time.perf_counter() - t
         if replace:
             new_ids = store.ids(base, total)
@@ -353,7 +350,8 @@ def add_documents(index_dir: str, corpus: str, replace: bool = False, run: RunOp
             tombstones = np.union1d(tombstones, np.asarray(old, dtype=np.int64)).astype(np.int64)
         cfg["generation"] += 1
         cfg["_new_shards"] = new_shards
-        _finish(root, cfg, store, opts, tombstones, total, report, reuse_ann=True)
+        with state.storage_errors("the BM25/ANN files", root):
+            _finish(root, cfg, store, opts, tombstones, total, report, reuse_ann=True)
         _commit(root, cfg, store, new_shards, base, total,
                 {"op": "add", "corpus": str(corpus), "rows": total - base, "replaced": report.deleted})
     return report
@@ -366,14 +364,15 @@ def delete_documents(index_dir: str, ids: Sequence[str], missing_ok: bool = Fals
         KeyError: when an id is not in the index and ``missing_ok`` is false (nothing is changed).
     """
     root = Path(index_dir)
+    read_config(root)                           # not an index: refused before anything is created
     report = WriteReport(str(root), "delete")
-    with WriteLock(root, "index delete"):
+    with WriteLock(root, "index delete", create=False):
         t0 = time.perf_counter()
         cfg = read_config(root)
         opts = IndexOptions.from_dict(cfg["options"])
         store = DocStore(root / STORE)
-        rollback(root, cfg, store, read_pending(root))
-        tombstones = load_tombstones(root, cfg)
+        state.rollback(root, cfg, store, state.read_pending(root))
+        tombstones = state.load_tombstones(root, cfg)
         total = cfg["counts"]["rows"]
         found = store.rows_of_ids(list(dict.fromkeys(ids)), below=total)
         dead = set(tombstones.tolist())
@@ -381,7 +380,8 @@ def delete_documents(index_dir: str, ids: Sequence[str], missing_ok: bool = Fals
         missing = [i for i in dict.fromkeys(ids) if not live.get(i)]
         if missing and not missing_ok:
             raise KeyError(f"{len(missing)} id(s) not in the index: {', '.join(map(repr, missing[:10]))}"
-                           f"{' ...' if len(missing) > 10 else ''} (nothing was deleted; pass --missing-ok to skip them)")
+                           f"{' ...' if len(missing) > 10 else ''} "
+                           "(nothing was deleted; pass --missing-ok to skip them)")
         rows = np.asarray(sorted(r for rs in live.values() for r in rs), dtype=np.int64)
         report.deleted = int(rows.size)
         if rows.size == 0:
@@ -389,8 +389,9 @@ def delete_documents(index_dir: str, ids: Sequence[str], missing_ok: bool = Fals
             return report
         cfg["generation"] += 1
         cfg["_new_shards"] = []
-        _finish(root, cfg, store, opts, np.union1d(tombstones, rows).astype(np.int64), total, report,
-                reuse_ann=True)
+        with state.storage_errors("the BM25/ANN files", root):
+            _finish(root, cfg, store, opts, np.union1d(tombstones, rows).astype(np.int64), total, report,
+                    reuse_ann=True)
         _commit(root, cfg, store, [], total, total, {"op": "delete", "ids": len(rows)})
         report.seconds["delete"] = time.perf_counter() - t0
     return report

@@ -24,7 +24,7 @@ import hashlib
 import json
 import os
 import platform
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -91,6 +91,9 @@ def read_config(index_dir: str | os.PathLike) -> dict[str, Any]:
     """
     root = Path(index_dir)
     path = root / CONFIG
+    if root.is_file():
+        raise IndexNotFoundError(f"{root} is a file, not an index directory; give the folder "
+                                 "`reasonir index build` created")
     if not path.exists():
         if (root / PENDING).exists():
             pending = json.loads((root / PENDING).read_text(encoding="utf-8"))
@@ -99,7 +102,8 @@ def read_config(index_dir: str | os.PathLike) -> dict[str, Any]:
                 "Rerun the same command to resume it (nothing already encoded is encoded again).")
         if not root.exists():
             raise IndexNotFoundError(f"{root}: no such index directory; create one with `reasonir index build`")
-        raise IndexNotFoundError(f"{root}: not an index directory (no {CONFIG}); create one with `reasonir index build`")
+        raise IndexNotFoundError(f"{root}: not an index directory (no {CONFIG}); "
+                                 "create one with `reasonir index build`")
     try:
         cfg = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
@@ -121,3 +125,21 @@ def write_config(index_dir: str | os.PathLike, cfg: dict[str, Any]) -> None:
 def shard_name(start: int, key: str) -> str:
     """File name (relative to the index) of the vector shard starting at ``start`` with input hash ``key``."""
     return f"{VECTORS}/shard-{start:010d}-{key}.npy"
+
+
+def shard_key(identity: dict[str, Any], instruction: str | None, dtype: str, ids: Sequence[str],
+              texts: Sequence[str]) -> str:
+    """16 hex digits of sha256 over everything that determines a shard's bytes.
+
+    Args:
+        identity: the encoder's fingerprint without its runtime keys (device, batch size).
+        instruction, dtype: document instruction and stored vector dtype.
+        ids, texts: the shard's documents, in row order.
+    """
+    h = hashlib.sha256(canonical_json([identity, instruction, dtype]))
+    for doc_id, text in zip(ids, texts):
+        for s in (doc_id, text):
+            b = s.encode("utf-8")
+            h.update(len(b).to_bytes(8, "little"))
+            h.update(b)
+    return h.hexdigest()[:16]

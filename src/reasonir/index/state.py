@@ -8,24 +8,70 @@ committed count are deleted, files ``config.json`` does not name are removed).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import shutil
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ReasonIRError
 from ..io import write_json
-from .layout import (ANN_DIR, BM25_DIR, CONFIG, LOCK, PENDING, STORE, TOMBSTONES, VECTORS, IndexNotFoundError,
-                     read_config)
+from ..outputs import OutputError, writing
+from .layout import (
+    ANN_DIR,
+    BM25_DIR,
+    CONFIG,
+    LOCK,
+    PENDING,
+    STORE,
+    TOMBSTONES,
+    VECTORS,
+    IndexNotFoundError,
+    read_config,
+)
 
 logger = logging.getLogger(__name__)
 
 _OURS = {CONFIG, PENDING, LOCK, STORE, f"{STORE}-wal", f"{STORE}-shm", f"{STORE}-journal",
          VECTORS, TOMBSTONES, BM25_DIR, ANN_DIR}
+
+
+@dataclass
+class WriteReport:
+    """What a write did.
+
+    Attributes:
+        index_dir: the index.
+        operation: ``build``, ``add``, ``delete`` or ``noop``.
+        rows_added: documents stored by this operation.
+        deleted: documents tombstoned by this operation.
+        documents: live documents after it.
+        shards_encoded, shards_reused: shards encoded now vs. found complete from an interrupted run.
+        seconds: wall time per phase.
+        ann_recall_at_10: recall@10 of the ANN index against exact search (sampled), if any.
+    """
+
+    index_dir: str
+    operation: str
+    rows_added: int = 0
+    deleted: int = 0
+    documents: int = 0
+    shards_encoded: int = 0
+    shards_reused: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+    ann_recall_at_10: float | None = None
+
+    @property
+    def docs_per_second(self) -> float:
+        total = sum(self.seconds.values())
+        return self.rows_added / total if total and self.rows_added else 0.0
 
 
 def read_pending(root: Path) -> dict[str, Any] | None:
@@ -43,16 +89,40 @@ def clear_pending(root: Path) -> None:
     (root / PENDING).unlink(missing_ok=True)
 
 
+def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and v and not prefix:
+            out.update(_flat(v, f"{k}."))
+        else:
+            out[prefix + k] = v
+    return out
+
+
 def check_resumable(pending: dict[str, Any], op: str, identity: dict[str, Any], command: str) -> None:
-    """Raise unless ``pending`` is the same operation with the same result-changing parameters."""
+    """Raise unless ``pending`` is the same operation with the same result-changing parameters.
+
+    The message says what differs (old and new values) and gives advice that works: an unfinished
+    operation over another corpus (or a corpus changed since) cannot be resumed, only discarded.
+    """
     if pending.get("op") == op and pending.get("identity") == identity:
         return
-    diff = sorted(k for k in set(identity) | set(pending.get("identity", {}))
-                  if identity.get(k) != pending.get("identity", {}).get(k))
+    then, now = _flat(pending.get("identity") or {}), _flat(identity)
+    diff = sorted(k for k in set(then) | set(now) if then.get(k) != now.get(k))
+    what = f"an unfinished `{pending.get('op')}`"
+    if pending.get("op") != op or any(k.startswith("corpus") for k in diff):
+        raise ConfigError(
+            f"{what} of another corpus (or of a corpus changed since it started) is in this index; it cannot be "
+            f"resumed. Pass --overwrite to {command} to discard it and start over with the current corpus")
+    shown = "; ".join(f"{k}: {_brief(then.get(k))} then, {_brief(now.get(k))} now" for k in diff[:4])
     raise ConfigError(
-        f"an unfinished `{pending.get('op')}` with different settings is in this index "
-        f"(differs in: {', '.join(diff) or 'operation'}). Rerun the original command to finish it "
-        f"({pending.get('command', 'see .pending.json')}), or pass --overwrite to {command} to discard it")
+        f"{what} with different settings is in this index (differs in: {shown}). Run it again with its "
+        f"settings to finish it, or pass --overwrite to {command} to discard it")
+
+
+def _brief(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def check_empty_or_ours(root: Path) -> None:
@@ -124,7 +194,7 @@ def collect_garbage(root: Path, cfg: dict[str, Any] | None, keep: set[str] | Non
 
 
 def fsync_dir(path: Path) -> None:
-    """Make renames inside ``path`` durable."""
+    """Make renames inside ``path`` durable (best effort: a folder that cannot be opened is skipped)."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
@@ -166,3 +236,65 @@ def load_tombstones(root: Path, cfg: dict[str, Any]) -> np.ndarray:
     """Sorted int64 rows deleted as of the committed generation."""
     f = (cfg.get("tombstones") or {}).get("file")
     return np.load(root / f, allow_pickle=False) if f else np.zeros(0, dtype=np.int64)
+
+
+def sync_before_commit(root: Path, cfg: dict[str, Any]) -> None:
+    """Make every file ``cfg`` names durable before ``config.json`` points at them."""
+    for rel in sorted({str(Path(name).parent) for name in referenced(cfg)} | {VECTORS, TOMBSTONES}):
+        fsync_dir(root / rel)
+
+
+def missing_dirs(root: Path) -> list[Path]:
+    """``root`` and its missing parents, deepest first: the folders a write to ``root`` will create."""
+    out = []
+    p = root.absolute()
+    while not p.exists() and p != p.parent:
+        out.append(p)
+        p = p.parent
+    return out
+
+
+def remove_empty(dirs: list[Path]) -> None:
+    """Remove the folders in ``dirs`` (deepest first) that are empty; stop at the first that is not."""
+    for d in dirs:
+        try:
+            d.rmdir()
+        except OSError:
+            return
+        logger.debug("removed the empty folder %s", d)
+
+
+def discard(root: Path, store: Any) -> None:
+    """Throw away an unfinished build that failed on its input: every index file goes (the lock stays)."""
+    if store is not None:
+        store.close()
+    wipe(root)
+    logger.info("the failed build left nothing in %s", root)
+
+
+@contextlib.contextmanager
+def storage_errors(what: str, path: Path) -> Iterator[None]:
+    """A full disk (or a refused write) while writing ``what`` becomes one :class:`OutputError` line.
+
+    SQLite reports a full disk as ``OperationalError: database or disk is full``; it is mapped too.
+    """
+    try:
+        with writing(f"{what} (the committed index is unchanged)", path):
+            yield
+    except sqlite3.OperationalError as exc:
+        if "full" not in str(exc):
+            raise
+        raise OutputError(f"{path}: {exc} while writing {what} (the committed index is unchanged); free some space "
+                          "and run the command again") from exc
+
+
+def failed_on_input(exc: BaseException, root: Path, committed: dict[str, Any] | None) -> bool:
+    """Whether an unfinished write that raised ``exc`` should be discarded rather than kept for resuming.
+
+    Only when the input was bad (a :class:`ReasonIRError` other than a failed write) and no vector
+    shard beyond those ``committed`` names was written: then nothing costly is lost, and the rerun
+    that follows a fix of the input would not match the unfinished write anyway.
+    """
+    if not isinstance(exc, ReasonIRError) or isinstance(exc, OutputError):
+        return False        # interrupted, or the environment failed: keep everything for the rerun to resume
+    return not (shard_files(root) - referenced(committed))
