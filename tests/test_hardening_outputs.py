@@ -336,3 +336,21 @@ def test_a_lock_taken_on_a_just_removed_file_is_taken_again(tmp_path, monkeypatc
     with pytest.raises(IndexLockedError):
         WriteLock(tmp_path, "index build").acquire()
     second.release()
+
+
+def test_delete_ids_file_that_is_a_folder(files, capsys):
+    idx = str(files / "idx")
+    build_index(str(files / "a.jsonl"), idx, IndexOptions(model="hash"))
+    assert main(["index", "delete", idx, "--ids-file", str(files)]) == 2
+    assert "the ids file (--ids-file) must be a file" in _error_line(capsys)
+
+
+def test_os_error_lines_with_and_without_a_path():
+    from reasonir.outputs import describe_os_error
+
+    full = OSError(errno.ENOSPC, "No space left on device")
+    assert describe_os_error(full, "the run").startswith("No space left on device while writing the run; free")
+    full.filename = "/data/run.trec"
+    assert describe_os_error(full).startswith("/data/run.trec: No space left on device; free")
+    assert describe_os_error(IsADirectoryError(errno.EISDIR, "Is a directory")).startswith("a path is a directory")
+    assert describe_os_error(ConnectionResetError(errno.ECONNRESET, "reset")) is None

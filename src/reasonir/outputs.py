@@ -94,8 +94,8 @@ def check_input_file(path: str | os.PathLike, what: str) -> Path:
 
 def describe_os_error(exc: OSError, what: str | None = None) -> str | None:
     """One line for an ``OSError`` a user can fix (a folder for a file, full disk, no permission), else ``None``."""
-    name = exc.filename if exc.filename is not None else "?"
     writing = f" while writing {what}" if what else ""
+    name = f"{exc.filename}" if exc.filename is not None else "a path"
     if isinstance(exc, IsADirectoryError):
         return f"{name} is a directory; a file was expected there{writing}"
     if isinstance(exc, NotADirectoryError):
@@ -103,7 +103,8 @@ def describe_os_error(exc: OSError, what: str | None = None) -> str | None:
     if isinstance(exc, FileExistsError):
         return f"{name} already exists and is not a folder{writing}"
     if exc.errno in _WRITE_ERRNOS:
-        return f"{name}: {exc.strerror or exc}{writing}; {_WRITE_ERRNOS[exc.errno]}"
+        where = f"{exc.filename}: " if exc.filename is not None else ""
+        return f"{where}{exc.strerror or exc}{writing}; {_WRITE_ERRNOS[exc.errno]}"
     return None
 
 

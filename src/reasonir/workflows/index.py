@@ -7,8 +7,19 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..index import (ANN_KINDS, AnnParams, Index, IndexOptions, RunOptions, WriteReport, add_documents, build_index,
-                     delete_documents, read_config)
+from ..index import (
+    ANN_KINDS,
+    AnnParams,
+    Index,
+    IndexOptions,
+    RunOptions,
+    WriteReport,
+    add_documents,
+    build_index,
+    delete_documents,
+    read_config,
+)
+from ..outputs import check_input_file
 
 _DEVICE_HELP = "encoder device: auto, cpu, cuda, cuda:1"
 
@@ -55,7 +66,8 @@ class _BuildFields:
     nprobe: int = field(default=32, metadata={"help": "IVF lists probed per query (default at search time)"})
     instruction: str | None = field(default=None, metadata={"help": "default query instruction for searches"})
     document_instruction: str | None = field(default=None, metadata={"help": "instruction documents are encoded with"})
-    overwrite: bool = field(default=False, metadata={"help": "discard an existing or unfinished index with other settings"})
+    overwrite: bool = field(default=False, metadata={
+        "help": "discard an existing or unfinished index with other settings"})
 
     def index_options(self) -> IndexOptions:
         params = AnnParams(kind=self.ann if self.ann != "none" else "hnsw", hnsw_m=self.hnsw_m,
@@ -124,6 +136,7 @@ def run_index_delete(cfg: IndexDeleteConfig) -> WriteReport:
     """Delete documents by id."""
     ids = list(cfg.ids)
     if cfg.ids_file:
+        check_input_file(cfg.ids_file, "the ids file (--ids-file)")
         ids += [line.strip() for line in Path(cfg.ids_file).read_text(encoding="utf-8").splitlines() if line.strip()]
     if not ids:
         raise ConfigError("give the ids to delete (arguments or --ids-file)")

@@ -12,7 +12,7 @@ from ..data import Dataset, parse_dataset_spec
 from ..errors import ConfigError
 from ..evaluate import EvalResult, evaluate, metrics_for_depth
 from ..io import write_json, write_run
-from ..outputs import check_output_file
+from ..outputs import check_output_file, writing
 from ..retrieve.retriever import BM25Retriever, Retriever
 from ..types import Run
 
@@ -86,7 +86,8 @@ def run_retrieve(cfg: RetrieveConfig) -> RetrieveOutcome:
     result = evaluate(dataset.qrels, run, cfg.metrics, excluded_ids=dataset.excluded_ids or None, depth=cfg.top_k)
     if cfg.out:
         out = Path(cfg.out)
-        write_run(out, run, tag=f"reasonir-{cfg.retriever}", k=cfg.top_k)
-        save_config(cfg, out.with_name(out.name + ".config.json"))
-        write_json(out.with_name(out.name + ".metrics.json"), result.to_dict(per_query=True))
+        with writing("the run, its config and metrics", out):
+            write_run(out, run, tag=f"reasonir-{cfg.retriever}", k=cfg.top_k)
+            save_config(cfg, out.with_name(out.name + ".config.json"))
+            write_json(out.with_name(out.name + ".metrics.json"), result.to_dict(per_query=True))
     return RetrieveOutcome(run=run, result=result, dataset=dataset, seconds=seconds)
