@@ -184,7 +184,7 @@ class TokenEncoder:
                 def guarded(model: Any, share: list[np.ndarray]) -> None:
                     try:
                         work(model, share)
-                    except BaseException as exc:   # re-raised in the caller's thread below
+                    except BaseException as exc:   # noqa: BLE001 - re-raised in the caller's thread below
                         errors.append(exc)
 
                 threads = [threading.Thread(target=guarded, args=(m, s), daemon=True)

@@ -37,8 +37,9 @@ def supports(model: Any) -> str | None:
         return "decoder / cross-attention BERT"
     if getattr(config, "hidden_act", None) not in _EXACT_GELU:
         return f"activation {getattr(config, 'hidden_act', None)!r}"
-    if getattr(config, "position_embedding_type", "absolute") not in (None, "absolute"):
-        return f"position embeddings {config.position_embedding_type!r}"
+    position = getattr(config, "position_embedding_type", "absolute")
+    if position not in (None, "absolute"):
+        return f"position embeddings {position!r}"
     try:
         device = next(model.parameters()).device
     except StopIteration:

@@ -9,6 +9,7 @@ use ``minilm`` or an LLM encoder for real retrieval quality.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -50,7 +51,7 @@ class HashingEncoder:
         out = np.zeros((len(texts), self._dim), dtype=np.float32)            # [n, dim]
         for row, text in enumerate(texts):
             terms = self._analyzer(text)
-            feats = terms + ([f"{a} {b}" for a, b in zip(terms, terms[1:])] if self.bigrams else [])
+            feats = terms + ([f"{a} {b}" for a, b in itertools.pairwise(terms)] if self.bigrams else [])
             for f in feats:
                 slot, sign = self._slot(f)
                 out[row, slot] += sign

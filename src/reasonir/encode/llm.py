@@ -176,7 +176,7 @@ class LLMEncoder(WeightsRevision):
         check_model_type(config, source)
         config.is_causal = False
         arch = next((ARCHITECTURE_DEFAULTS[a] for a in (config.architectures or []) if a in ARCHITECTURE_DEFAULTS), {})
-        model_cls = MODEL_MAPPING[type(config)]
+        model_cls: Any = MODEL_MAPPING[type(config)]   # a model class (typed as a tuple by transformers)
         placement = {"device_map": str(devices[0])} if devices[0].type == "cuda" else {}   # load straight to GPU
         model, info = model_cls.from_pretrained(source, config=config, dtype=torch_dtype, output_loading_info=True,
                                                 attn_implementation=attn_implementation, **placement, **hub_kw)

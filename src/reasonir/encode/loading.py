@@ -105,7 +105,7 @@ def load_encoder(name_or_path: str | Path, dtype: str = "auto", device: str = "a
     kind = kw.pop("encoder", None)
     if kind is not None and kind not in ENCODER_KINDS:
         raise ConfigError(f"unknown encoder kind {kind!r}; choose one of {', '.join(ENCODER_KINDS)}")
-    common = {"dtype": dtype, "device": device, "max_length": max_length, "batch_size": batch_size}
+    common: dict[str, Any] = {"dtype": dtype, "device": device, "max_length": max_length, "batch_size": batch_size}
 
     if name == "hash":
         from .hashing import HashingEncoder
@@ -143,7 +143,7 @@ def load_encoder(name_or_path: str | Path, dtype: str = "auto", device: str = "a
         from .llm import read_encoder_settings
 
         saved = read_encoder_settings(path) if path.is_dir() else {}
-        opts = {k: saved[k] for k in ("dim", "bigrams") if k in saved}
+        opts: dict[str, Any] = {k: saved[k] for k in ("dim", "bigrams") if k in saved}
         opts.update({k: v for k, v in kw.items() if k in ("dim", "bigrams")})
         return HashingEncoder(**opts)
     if kind == "llm":

@@ -87,10 +87,12 @@ class SentenceTransformerEncoder(WeightsRevision):
         self._dim = int(model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension")
                         else model.get_sentence_embedding_dimension())
         self._engine: TokenEncoder | None = None
-        self.tokenizer = getattr(model, "tokenizer", None)
+        self.tokenizer: Any = getattr(model, "tokenizer", None)     # a transformers tokenizer
         if self._fast:
             import copy
 
+            # _fast_compatible accepts only the _FAST_POOLING modes and models with a fast tokenizer
+            assert self.pooling is not None and self.tokenizer is not None
             transformer = modules[0].auto_model
             dev_list = resolve_devices(devices) if devices is not None else [next(transformer.parameters()).device]
             transformer.to(dev_list[0])
