@@ -1,7 +1,8 @@
 """One configuration dataclass per command, accepted as CLI flags or a YAML/JSON file.
 
-Precedence: dataclass defaults < ``--config FILE`` < flags given on the command line. The resolved
-configuration is written next to a command's outputs (``save_config``) so every artifact says how
+Precedence: dataclass defaults < preset (``--preset``, for commands that have one) <
+``--config FILE`` < flags given on the command line. The resolved configuration is written next to
+a command's outputs (``save_config``, with the preset's name and hash) so every artifact says how
 it was made.
 
 Field metadata understood by :func:`add_arguments`:
@@ -29,6 +30,7 @@ import yaml
 
 from .errors import ConfigError
 from .io import write_json
+from .prompts.presets import load_preset, preset_digest
 
 C = TypeVar("C")
 
@@ -165,8 +167,43 @@ def build(cls: type[C], values: dict[str, Any], origin: str = "config") -> C:
         raise ConfigError(f"{origin}: {exc}") from None
 
 
+def preset_values(cls: type, name: str | None) -> dict[str, Any]:
+    """The option values preset ``name`` sets for the command whose config class is ``cls``.
+
+    A config class opts in with a ``preset`` field and a ``PRESET_SECTION`` class attribute naming
+    its section file (see :mod:`reasonir.prompts.presets`).
+
+    Raises:
+        ConfigError: unknown preset, or a preset value that is not an option of ``cls``.
+    """
+    section = getattr(cls, "PRESET_SECTION", None)
+    if not name or not section:
+        return {}
+    values = load_preset(name, section)
+    origin = f"preset {name!r} ({section}.yaml)"
+    clean = _normalise_keys(values, origin)
+    fields = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(k for k in clean if k not in fields or k == "preset")
+    if unknown:
+        raise ConfigError(f"{origin}: option(s) {', '.join(unknown)} are not options of this command")
+    return clean
+
+
+def preset_provenance(cfg: Any) -> dict[str, Any]:
+    """``{"preset", "preset_sha256"}`` of a resolved config (empty without a preset): for manifests."""
+    name = getattr(cfg, "preset", None)
+    section = getattr(type(cfg), "PRESET_SECTION", None)
+    if not name or not section:
+        return {}
+    return {"preset": name, "preset_sha256": preset_digest(name, section)}
+
+
 def from_args(cls: type[C], args: argparse.Namespace) -> C:
-    """Resolve a config: dataclass defaults < ``--config`` file < explicit flags."""
+    """Resolve a config: dataclass defaults < preset < ``--config`` file < explicit flags.
+
+    The preset (``--preset NAME`` or ``preset:`` in the file) applies to config classes that declare
+    a ``PRESET_SECTION``; values given in the file or as flags override the preset's.
+    """
     values: dict[str, Any] = {}
     cfg_file = getattr(args, "_config_file", None)
     if cfg_file:
@@ -175,6 +212,10 @@ def from_args(cls: type[C], args: argparse.Namespace) -> C:
     for key, value in vars(args).items():
         if key in names:
             values[key] = value
+    preset = values.get("preset")
+    if preset is not None and not isinstance(preset, str):
+        raise ConfigError(f"{cfg_file or 'command line'}: option 'preset' expects a string, got {_short(preset)}")
+    values = {**preset_values(cls, preset), **values}
     missing = [f.name for f in dataclasses.fields(cls)  # type: ignore[arg-type]
                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
                and f.name not in values]
@@ -322,7 +363,7 @@ def to_dict(cfg: Any) -> dict[str, Any]:
 
 def save_config(cfg: Any, path: str | os.PathLike, extra: dict[str, Any] | None = None) -> None:
     """Write the resolved config (plus ``extra`` provenance) atomically as JSON."""
-    data = {"config": to_dict(cfg), "command": type(cfg).__name__}
+    data = {"config": to_dict(cfg), "command": type(cfg).__name__, **preset_provenance(cfg)}
     if extra:
         data.update(extra)
     write_json(path, data)
