@@ -48,10 +48,10 @@ def test_preset_sits_between_defaults_and_the_config_file_and_flags(user_preset,
 
 
 def test_unknown_preset_and_foreign_options_are_refused(user_preset):
-    with pytest.raises(ConfigError, match="unknown preset 'nope'.*paper"):
+    with pytest.raises(ConfigError, match=r"unknown preset 'nope'.*paper"):
         config.from_args(ToyConfig, _parse(["--preset", "nope"]))
     (user_preset / "toy.yaml").write_text("temprature: 0.8\n")
-    with pytest.raises(ConfigError, match="temprature.*not options"):
+    with pytest.raises(ConfigError, match=r"temprature.*not options"):
         config.from_args(ToyConfig, _parse(["--preset", str(user_preset)]))
     (user_preset / "toy.yaml").write_text("- a list\n")
     with pytest.raises(ConfigError, match="maps option names"):

@@ -182,7 +182,7 @@ def preset_values(cls: type, name: str | None) -> dict[str, Any]:
     values = load_preset(name, section)
     origin = f"preset {name!r} ({section}.yaml)"
     clean = _normalise_keys(values, origin)
-    fields = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    fields = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(k for k in clean if k not in fields or k == "preset")
     if unknown:
         raise ConfigError(f"{origin}: option(s) {', '.join(unknown)} are not options of this command")
