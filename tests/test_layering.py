@@ -7,7 +7,7 @@ PKG = Path(__file__).resolve().parents[1] / "src" / "reasonir"
 
 LAYERS = {
     0: {"types", "errors", "io", "config", "prompts", "analysis", "_logging", "embedded", "trainio", "outputs",
-        "__init__"},
+        "ids", "fileio", "__init__"},
     1: {"data", "evaluate", "llm"},
     2: {"encode"},
     3: {"retrieve", "rerank", "rewrite", "index", "synth", "train", "query_variants"},

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, DataFormatError, require
-from .io import document_from_record, iter_jsonl, read_corpus, read_qrels, read_queries
+from .ids import check_doc_id, check_query_id, check_unique_ids
+from .io import document_from_record, iter_jsonl, read_corpus, read_parquet_rows, read_qrels, read_queries
 from .types import Document, ExcludedIds, Qrels, Queries
 
 logger = logging.getLogger(__name__)
@@ -118,8 +119,14 @@ def check_bright_task(task: str) -> str:
     return task
 
 
-def _clean_ids(ids: Any) -> list[str]:
-    return [str(i) for i in (ids or []) if str(i) != "N/A"]
+def _clean_ids(ids: Any, field: str, origin: str, row: int) -> list[str]:
+    """The doc ids of a BRIGHT id-list field (``None`` = none; the literal ``"N/A"`` means none)."""
+    if ids is None:
+        return []
+    if not isinstance(ids, (list, tuple)):
+        raise DataFormatError(f"BRIGHT field {field!r} must be a list of document ids, got {type(ids).__name__}",
+                              origin, row)
+    return [check_doc_id(i, origin, row, what=f"{field} entry") for i in ids if i != "N/A"]
 
 
 def bright_from_examples(task: str, examples: list[dict[str, Any]], corpus: list[Document] | None,
@@ -133,19 +140,25 @@ def bright_from_examples(task: str, examples: list[dict[str, Any]], corpus: list
     queries: Queries = {}
     qrels: Qrels = {}
     excluded: ExcludedIds = {}
+    where = origin or task
     for i, ex in enumerate(examples, start=1):
+        if not isinstance(ex, dict):
+            raise DataFormatError(f"a BRIGHT example must be an object, got {type(ex).__name__}", where, i)
         for key in ("id", "query", gold_key):
             if key not in ex:
-                raise DataFormatError(f"BRIGHT example has no {key!r} field", origin or task, i)
-        qid = str(ex["id"])
+                raise DataFormatError(f"BRIGHT example has no {key!r} field", where, i)
+        qid = check_query_id(ex["id"], where, i)
         if qid in queries:
-            raise DataFormatError(f"duplicate BRIGHT query id {qid!r}", origin or task, i)
+            raise DataFormatError(f"duplicate BRIGHT query id {qid!r}", where, i)
+        if not isinstance(ex["query"], str):
+            raise DataFormatError(f"BRIGHT field 'query' must be a string, got {type(ex['query']).__name__}",
+                                  where, i)
         queries[qid] = ex["query"]
-        qrels[qid] = {d: 1 for d in _clean_ids(ex[gold_key])}
-        ex_ids = set(_clean_ids(ex.get("excluded_ids")))
+        qrels[qid] = {d: 1 for d in _clean_ids(ex[gold_key], gold_key, where, i)}
+        ex_ids = set(_clean_ids(ex.get("excluded_ids"), "excluded_ids", where, i))
         overlap = ex_ids & set(qrels[qid])
         if overlap:
-            raise DataFormatError(f"query {qid}: excluded ids are also gold: {sorted(overlap)[:3]}", origin, i)
+            raise DataFormatError(f"query {qid}: excluded ids are also gold: {sorted(overlap)[:3]}", where, i)
         if ex_ids:
             excluded[qid] = ex_ids
     if corpus is not None:
@@ -180,8 +193,7 @@ def load_bright_local(task: str, directory: str | os.PathLike, long_documents: b
     if examples_path is None:
         raise FileNotFoundError(f"{task_dir}: no examples.jsonl[.gz] for BRIGHT task {task!r}")
     if examples_path.suffix == ".parquet":
-        pq = require("pyarrow.parquet", "parquet", package="pyarrow")
-        examples = pq.read_table(examples_path).to_pylist()
+        examples = read_parquet_rows(examples_path)
     else:
         examples = [obj for _, obj in iter_jsonl(examples_path)]
     doc_stem = "long_documents" if long_documents else "documents"
@@ -225,7 +237,9 @@ def load_bright(task: str, long_documents: bool = False, *, directory: str | os.
     else:
         doc_config = "long_documents" if long_documents else "documents"
         rows = datasets.load_dataset(BRIGHT_HUB_ID, doc_config, **kwargs)
-        corpus = [document_from_record(r, f"{BRIGHT_HUB_ID}/{doc_config}", i + 1) for i, r in enumerate(rows)]
+        origin = f"{BRIGHT_HUB_ID}/{doc_config}"
+        corpus = [document_from_record(r, origin, i + 1) for i, r in enumerate(rows)]
+        check_unique_ids((d.id for d in corpus), origin)
     ds = bright_from_examples(task, examples, corpus, long_documents, origin=f"{BRIGHT_HUB_ID}/{config}")
     ds.metadata = {"source": "bright-hub", "revision": revision, "config": config}
     return ds

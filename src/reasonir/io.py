@@ -9,18 +9,30 @@ columns off and keep whatever is in between, spaces included, as the doc id.
 
 from __future__ import annotations
 
-import contextlib
-import gzip
-import json
 import logging
+import math
 import os
-import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from .errors import DataFormatError, require
+from .fileio import (
+    _UMASK,  # noqa: F401  (reasonir.io._UMASK predates the split into fileio)
+    atomic_write,
+    iter_jsonl,
+    iter_lines,
+    parse_json,
+    write_json,
+    write_jsonl,
+)
+from .ids import check_doc_id, check_query_id, check_unique_ids, id_problem
 from .types import Document, Qrels, Queries, Run, top_k
+
+__all__ = ["ID_KEYS", "QUERY_ID_KEYS", "QUERY_TEXT_KEYS", "TEXT_KEYS", "atomic_write", "document_from_record",
+           "iter_jsonl", "iter_lines", "parse_json", "read_corpus", "read_qrels", "read_queries", "read_run",
+           "write_corpus", "write_json", "write_jsonl", "write_qrels", "write_queries", "write_run"]
 
 logger = logging.getLogger(__name__)
 
@@ -28,112 +40,6 @@ ID_KEYS = ("_id", "id", "docid", "doc_id")
 TEXT_KEYS = ("text", "contents", "content")
 QUERY_ID_KEYS = ("_id", "id", "query_id", "qid")
 QUERY_TEXT_KEYS = ("text", "query", "contents")
-
-
-# --------------------------------------------------------------------------------------------------
-# atomic writes and raw line reading
-# --------------------------------------------------------------------------------------------------
-def _read_umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _read_umask()   # read once at import: os.umask is process-global and not thread-safe
-
-
-@contextlib.contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
-    """Open a temporary file beside ``path``; on success fsync it and rename it over ``path``.
-
-    A crash or exception leaves ``path`` untouched (old content or absent), never half-written.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o666 & ~_UMASK)   # mkstemp creates 0600; give the file normal permissions
-        with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> None:
-    """Atomically write ``obj`` as JSON (UTF-8, keys in insertion order)."""
-    with atomic_write(path) as fh:
-        json.dump(obj, fh, indent=indent, ensure_ascii=False)
-        fh.write("\n")
-
-
-def _open_binary(path: Path) -> IO[bytes]:
-    if path.suffix == ".gz":
-        return gzip.open(path, "rb")
-    return open(path, "rb")
-
-
-def iter_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
-    """Yield ``(line_number, text)`` for each line of a UTF-8 text file (``.gz`` transparently).
-
-    Raises:
-        DataFormatError: on bytes that are not UTF-8, naming the line and byte offset.
-        FileNotFoundError: when the file does not exist.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file")
-    with _open_binary(path) as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise DataFormatError(
-                    f"bytes {raw[max(0, exc.start - 10):exc.end + 10]!r} at byte {exc.start} of the line are not "
-                    "valid UTF-8; re-encode the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)",
-                    path, lineno,
-                ) from None
-            if lineno == 1 and text.startswith("\ufeff"):
-                text = text[1:]
-            yield lineno, text.rstrip("\r\n")
-
-
-def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield ``(line_number, object)`` for each non-blank line of a JSONL file.
-
-    Raises:
-        DataFormatError: on a line that is not a JSON object.
-    """
-    for lineno, text in iter_lines(path):
-        if not text.strip():
-            continue
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DataFormatError(
-                f"invalid JSON ({exc.msg} at column {exc.colno}); each line must be one JSON object",
-                path, lineno,
-            ) from None
-        if not isinstance(obj, dict):
-            raise DataFormatError(
-                f"expected a JSON object per line, got {type(obj).__name__}", path, lineno
-            )
-        yield lineno, obj
-
-
-def write_jsonl(path: str | os.PathLike, rows: Iterable[Mapping[str, Any]]) -> int:
-    """Atomically write rows as JSONL; returns the number of rows written."""
-    n = 0
-    with atomic_write(path) as fh:
-        for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False))
-            fh.write("\n")
-            n += 1
-    return n
 
 
 def _pick(obj: Mapping[str, Any], keys: tuple[str, ...]) -> tuple[str | None, Any]:
@@ -150,38 +56,31 @@ def document_from_record(obj: Mapping[str, Any], path: str | os.PathLike | None 
                          line: int | None = None) -> Document:
     """Build a :class:`Document` from a record with ``_id|id|docid|doc_id`` and ``text|contents|content``.
 
+    The id must follow the rules of :mod:`reasonir.ids` (no TAB, newline or control characters...).
+
     Raises:
-        DataFormatError: naming the missing field and the accepted names.
+        DataFormatError: naming the missing field and the accepted names, or the invalid id.
     """
+    if not isinstance(obj, Mapping):
+        raise DataFormatError(f"expected a record (object), got {type(obj).__name__}", path, line)
     id_key, doc_id = _pick(obj, ID_KEYS)
     if id_key is None:
         raise DataFormatError(
             f"record has no document id; expected one of the fields {', '.join(ID_KEYS)} "
-            f"(found fields: {', '.join(sorted(obj)) or 'none'})", path, line)
+            f"(found fields: {', '.join(sorted(map(str, obj))) or 'none'})", path, line)
+    doc_id = check_doc_id(doc_id, path, line)
     _, text = _pick(obj, TEXT_KEYS)
     title = obj.get("title") or ""
     if text is None:
         if not title:
             raise DataFormatError(
                 f"document {doc_id!r} has no text; expected one of the fields {', '.join(TEXT_KEYS)} "
-                f"(found fields: {', '.join(sorted(obj))})", path, line)
+                f"(found fields: {', '.join(sorted(map(str, obj)))})", path, line)
         text = ""
     if not isinstance(text, str) or not isinstance(title, str):
         raise DataFormatError(f"document {doc_id!r}: text and title must be strings", path, line)
     meta = {k: v for k, v in obj.items() if k not in ID_KEYS and k not in TEXT_KEYS and k != "title"}
-    return Document(id=str(doc_id), text=text, title=title, metadata=meta)
-
-
-def _check_unique(docs: list[Document], origin: list[int] | None, path: Path) -> None:
-    seen: dict[str, int] = {}
-    for i, doc in enumerate(docs):
-        if doc.id in seen:
-            first = origin[seen[doc.id]] if origin else seen[doc.id] + 1
-            here = origin[i] if origin else i + 1
-            raise DataFormatError(
-                f"duplicate document id {doc.id!r} (first seen at line/row {first}); document ids must "
-                "be unique, remove or rename the duplicate", path, here)
-        seen[doc.id] = i
+    return Document(id=doc_id, text=text, title=title, metadata=meta)
 
 
 def read_corpus(path: str | os.PathLike) -> list[Document]:
@@ -206,7 +105,7 @@ def read_corpus(path: str | os.PathLike) -> list[Document]:
     for lineno, obj in iter_jsonl(path):
         docs.append(document_from_record(obj, path, lineno))
         lines.append(lineno)
-    _check_unique(docs, lines, path)
+    check_unique_ids((d.id for d in docs), path, lines)
     empty = sum(1 for d in docs if not d.text.strip() and not d.title.strip())
     if empty:
         logger.warning("%s: %d documents have empty text", path, empty)
@@ -214,17 +113,35 @@ def read_corpus(path: str | os.PathLike) -> list[Document]:
 
 
 def _read_parquet_corpus(path: Path) -> list[Document]:
-    pq = require("pyarrow.parquet", "parquet", package="pyarrow")
-    table = pq.read_table(path)
-    docs = [document_from_record(row, path, i + 1) for i, row in enumerate(table.to_pylist())]
-    _check_unique(docs, None, path)
+    docs = [document_from_record(row, path, i) for i, row in enumerate(read_parquet_rows(path), start=1)]
+    check_unique_ids((d.id for d in docs), path)
     return docs
 
 
+def read_parquet_rows(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """The rows of a parquet file as dicts.
+
+    Raises:
+        DataFormatError: when the file is not a readable parquet file.
+        DependencyError: when pyarrow is not installed.
+    """
+    pq = require("pyarrow.parquet", "parquet", package="pyarrow")
+    pa = require("pyarrow", "parquet")
+    try:
+        return pq.read_table(path).to_pylist()
+    except (pa.ArrowException, OSError) as exc:
+        raise DataFormatError(f"cannot read this parquet file ({exc})", path) from None
+
+
 def write_corpus(path: str | os.PathLike, docs: Iterable[Document]) -> int:
-    """Atomically write documents as BEIR-style JSONL (``_id``, ``title``, ``text``, metadata)."""
+    """Atomically write documents as BEIR-style JSONL (``_id``, ``title``, ``text``, metadata).
+
+    Raises:
+        DataFormatError: for a document id that the readers would refuse (nothing is written).
+    """
     def rows():
-        for d in docs:
+        for i, d in enumerate(docs, start=1):
+            check_doc_id(d.id, what=f"document id (document {i} to write)")
             row = {"_id": d.id, "title": d.title, "text": d.text}
             row.update(d.metadata)
             yield row
@@ -237,8 +154,10 @@ def write_corpus(path: str | os.PathLike, docs: Iterable[Document]) -> int:
 def read_queries(path: str | os.PathLike) -> Queries:
     """Read queries from JSONL (``_id|id|query_id|qid`` + ``text|query``) or TSV (``qid<TAB>text``).
 
+    Query ids follow the rules of :mod:`reasonir.ids` (no whitespace, no control characters).
+
     Raises:
-        DataFormatError: malformed lines, missing fields, duplicate ids.
+        DataFormatError: malformed lines, missing fields, invalid or duplicate ids.
     """
     path = Path(path)
     queries: Queries = {}
@@ -259,7 +178,7 @@ def read_queries(path: str | os.PathLike) -> Queries:
             parts = line.split("\t", 1)
             if len(parts) != 2:
                 raise DataFormatError("expected `query_id<TAB>text`", path, lineno)
-            add(parts[0].strip(), parts[1], lineno)
+            add(check_query_id(parts[0].strip(), path, lineno), parts[1], lineno)
         return queries
     for lineno, obj in iter_jsonl(path):
         id_key, qid = _pick(obj, QUERY_ID_KEYS)
@@ -270,29 +189,51 @@ def read_queries(path: str | os.PathLike) -> Queries:
         if text_key is None or not isinstance(text, str):
             raise DataFormatError(
                 f"query {qid!r} has no text; expected one of {', '.join(QUERY_TEXT_KEYS)}", path, lineno)
-        add(str(qid), text, lineno)
+        add(check_query_id(qid, path, lineno), text, lineno)
     return queries
 
 
 def write_queries(path: str | os.PathLike, queries: Mapping[str, str]) -> int:
-    """Atomically write queries as BEIR-style JSONL (``_id``, ``text``)."""
+    """Atomically write queries as BEIR-style JSONL (``_id``, ``text``).
+
+    Raises:
+        DataFormatError: for a query id that the readers would refuse (nothing is written).
+    """
+    for i, qid in enumerate(queries, start=1):
+        check_query_id(qid, what=f"query id (entry {i} of the queries to write)")
     return write_jsonl(path, ({"_id": qid, "text": text} for qid, text in queries.items()))
 
 
 # --------------------------------------------------------------------------------------------------
 # qrels
 # --------------------------------------------------------------------------------------------------
-def _parse_int(value: str, what: str, path: Path, lineno: int) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        try:
-            as_float = float(value)
-        except ValueError:
-            raise DataFormatError(f"{what} {value!r} is not a number", path, lineno) from None
-        if as_float != int(as_float):
-            raise DataFormatError(f"{what} {value!r} must be an integer grade", path, lineno)
-        return int(as_float)
+#: relevance grades are small integers; trec_eval stalls on huge ones, so larger values are refused
+MAX_GRADE = 1_000_000
+# a decimal number as trec_eval reads one (no "1_000", no non-ASCII digits, no hex)
+_NUMBER_RE = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_NON_FINITE = ("nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity")
+
+
+def _parse_number(value: str, what: str, path: Path, lineno: int) -> float:
+    """A finite float from a TREC column, or a :class:`DataFormatError` naming the value."""
+    if value.lower() in _NON_FINITE:
+        raise DataFormatError(f"{what} {value!r} is not a finite number", path, lineno)
+    if not _NUMBER_RE.fullmatch(value):
+        raise DataFormatError(f"{what} {value!r:.80} is not a number", path, lineno)
+    number = float(value)
+    if not math.isfinite(number):
+        raise DataFormatError(f"{what} {value!r:.80} is not a finite number (too large)", path, lineno)
+    return number
+
+
+def _parse_grade(value: str, path: Path, lineno: int) -> int:
+    number = _parse_number(value, "relevance", path, lineno)
+    if number != int(number):
+        raise DataFormatError(f"relevance {value!r} must be an integer grade", path, lineno)
+    if abs(number) > MAX_GRADE:
+        raise DataFormatError(f"relevance {value!r:.80} is outside -{MAX_GRADE}..{MAX_GRADE}; grades are small "
+                              "integers (0 = not relevant, 1, 2, ... = more relevant)", path, lineno)
+    return int(number)
 
 
 def read_qrels(path: str | os.PathLike) -> Qrels:
@@ -300,10 +241,11 @@ def read_qrels(path: str | os.PathLike) -> Qrels:
 
     TAB-separated lines are split on TABs; space-separated TREC lines take the first two and the
     last column, and the doc id is everything in between (it may contain spaces). A BEIR header line
-    (``query-id corpus-id score``) is skipped.
+    (``query-id corpus-id score``) is skipped. Ids follow the rules of :mod:`reasonir.ids`.
 
     Raises:
-        DataFormatError: wrong column count or non-numeric relevance, naming the line.
+        DataFormatError: wrong column count, a relevance that is not an integer grade, or an invalid
+            id, naming the line.
     """
     path = Path(path)
     qrels: Qrels = {}
@@ -331,7 +273,8 @@ def read_qrels(path: str | os.PathLike) -> Qrels:
         qid, doc_id, rel = qid.strip(), doc_id.strip(), rel.strip()
         if lineno == 1 and not _is_number(rel) and rel.lower() in ("score", "relevance", "rel", "label", "grade"):
             continue  # header, e.g. "query-id corpus-id score"
-        grade = _parse_int(rel, "relevance", path, lineno)
+        grade = _parse_grade(rel, path, lineno)
+        qid, doc_id = check_query_id(qid, path, lineno), check_doc_id(doc_id, path, lineno)
         docs = qrels.setdefault(qid, {})
         if doc_id in docs and docs[doc_id] != grade:
             logger.warning("%s:%d: query %s doc %s judged twice (%d, then %d); keeping the last",
@@ -341,18 +284,23 @@ def read_qrels(path: str | os.PathLike) -> Qrels:
 
 
 def _is_number(value: str) -> bool:
-    try:
-        float(value)
-    except ValueError:
-        return False
-    return True
+    return bool(_NUMBER_RE.fullmatch(value)) or value.lower() in _NON_FINITE
 
 
 def write_qrels(path: str | os.PathLike, qrels: Qrels) -> None:
-    """Atomically write qrels as TAB-separated TREC lines (``qid 0 docid rel``)."""
+    """Atomically write qrels as TAB-separated TREC lines (``qid 0 docid rel``).
+
+    Raises:
+        DataFormatError: for an id or grade that :func:`read_qrels` would refuse (nothing is written).
+    """
     with atomic_write(path) as fh:
         for qid, docs in qrels.items():
+            check_query_id(qid, what="qrels: query id")
             for doc_id, rel in docs.items():
+                check_doc_id(doc_id, what=f"qrels of query {qid}: document id")
+                if isinstance(rel, bool) or not isinstance(rel, int) or abs(rel) > MAX_GRADE:
+                    raise DataFormatError(f"qrels of query {qid}, document {doc_id!r}: relevance {rel!r:.40} "
+                                          f"must be an integer in -{MAX_GRADE}..{MAX_GRADE}")
                 fh.write(f"{qid}\t0\t{doc_id}\t{rel}\n")
 
 
@@ -362,8 +310,12 @@ def write_qrels(path: str | os.PathLike, qrels: Qrels) -> None:
 def read_run(path: str | os.PathLike) -> Run:
     """Read a TREC run (``qid Q0 docid rank score tag``); the doc id may contain spaces.
 
+    Lines are TAB-separated (exactly 6 columns) or whitespace-separated, where the doc id is
+    everything between the second column and the last three. Ids follow the rules of :mod:`reasonir.ids`.
+
     Raises:
-        DataFormatError: wrong column count or a non-numeric score, naming the line.
+        DataFormatError: wrong column count, a score that is not a finite number, or an invalid id,
+            naming the line.
     """
     path = Path(path)
     run: Run = {}
@@ -371,7 +323,7 @@ def read_run(path: str | os.PathLike) -> Run:
         if not line.strip():
             continue
         if "\t" in line and len(line.split("\t")) == 6:
-            qid, _, doc_id, _rank, score, _tag = line.split("\t")
+            qid, _, doc_id, _rank, score, _tag = (part.strip() for part in line.split("\t"))
         else:
             head = line.split(None, 2)
             tail = head[2].rsplit(None, 3) if len(head) == 3 else []
@@ -379,12 +331,8 @@ def read_run(path: str | os.PathLike) -> Run:
                 raise DataFormatError(
                     "expected 6 columns `qid Q0 docid rank score tag`", path, lineno)
             qid, doc_id, score = head[0], tail[0], tail[2]
-        try:
-            value = float(score)
-        except ValueError:
-            raise DataFormatError(f"score {score!r} is not a number", path, lineno) from None
-        if not -float("inf") < value < float("inf"):
-            raise DataFormatError(f"score {score!r} is not a finite number", path, lineno)
+        value = _parse_number(score, "score", path, lineno)
+        qid, doc_id = check_query_id(qid, path, lineno), check_doc_id(doc_id, path, lineno)
         docs = run.setdefault(qid, {})
         if doc_id in docs:
             logger.warning("%s:%d: query %s lists doc %s twice; keeping the higher score",
@@ -395,10 +343,22 @@ def read_run(path: str | os.PathLike) -> Run:
 
 
 def write_run(path: str | os.PathLike, run: Run, tag: str = "reasonir", k: int | None = None) -> None:
-    """Atomically write a TREC run, each query's documents ranked by score (ties by doc id)."""
-    if any(ch.isspace() for ch in tag) or not tag:
-        raise ValueError(f"run tag {tag!r} must be a non-empty string without whitespace")
+    """Atomically write a TREC run, each query's documents ranked by score (ties by doc id).
+
+    Raises:
+        DataFormatError: for an id or a score (NaN, infinite) that :func:`read_run` would refuse;
+            nothing is written.
+        ValueError: for a tag that is empty or contains whitespace.
+    """
+    if not isinstance(tag, str) or id_problem(tag, allow_spaces=False):
+        raise ValueError(f"run tag {tag!r} must be a non-empty string without whitespace or control characters")
     with atomic_write(path) as fh:
         for qid, docs in run.items():
+            check_query_id(qid, what="run: query id")
+            for doc_id, score in docs.items():
+                check_doc_id(doc_id, what=f"run of query {qid}: document id")
+                if not math.isfinite(score):
+                    raise DataFormatError(f"run of query {qid}, document {doc_id!r}: score {score} is not a "
+                                          "finite number; a run holds finite scores only")
             for rank, (doc_id, score) in enumerate(top_k(docs, k or 0), start=1):
                 fh.write(f"{qid} Q0 {doc_id} {rank} {score:.9g} {tag}\n")

@@ -18,7 +18,6 @@ file does not cover keep their original text and are reported (a warning with ex
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 from pathlib import Path
@@ -26,7 +25,8 @@ from typing import Any
 
 from .data import Dataset
 from .errors import ConfigError, DataFormatError
-from .io import QUERY_ID_KEYS, QUERY_TEXT_KEYS, read_queries
+from .ids import check_query_id
+from .io import QUERY_ID_KEYS, QUERY_TEXT_KEYS, parse_json, read_queries
 from .rewrite import combine_query
 
 logger = logging.getLogger(__name__)
@@ -46,7 +46,10 @@ def _rows_to_ids(rows: list[Any], path: Path) -> dict[str, str]:
         if qid is None or text is None:
             raise DataFormatError(f"item {i} needs an id ({'/'.join(QUERY_ID_KEYS)}) and a query text "
                                   f"({'/'.join(('query',) + QUERY_TEXT_KEYS)})", path)
-        out[str(qid)] = text
+        qid = check_query_id(qid, path, what=f"item {i}: query id")
+        if qid in out:
+            raise DataFormatError(f"item {i}: duplicate query id {qid!r}; each query may appear once", path)
+        out[qid] = text
     return out
 
 
@@ -60,12 +63,15 @@ def load_query_variant(path: str | os.PathLike, dataset: Dataset) -> tuple[str, 
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"{p}: no such query-variant file")
+    if p.is_dir():
+        raise DataFormatError("is a folder; expected a query-variant file (.json, .jsonl or .tsv)", p)
     if p.suffix != ".json":
         return "by_id", read_queries(p)
     try:
-        obj = json.loads(p.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DataFormatError(f"invalid JSON ({exc.msg} at line {exc.lineno})", p) from None
+        text = p.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataFormatError(f"byte {exc.start} is not valid UTF-8; re-encode the file as UTF-8", p) from None
+    obj = parse_json(text, p)
     if isinstance(obj, list):
         return "by_id", _rows_to_ids(obj, p)
     if not isinstance(obj, dict) or not all(isinstance(v, str) for v in obj.values()):

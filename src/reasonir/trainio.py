@@ -22,14 +22,14 @@ naming the file, the line and the field.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from .errors import DataFormatError, require
-from .io import atomic_write, iter_jsonl
+from .ids import check_doc_id, check_query_id
+from .io import atomic_write, iter_jsonl, read_parquet_rows, write_jsonl
 from .types import TrainExample
 
 #: keys that carry data in the canonical format (everything else in a row is provenance metadata)
@@ -89,12 +89,16 @@ def _split_instructions(items: list[tuple[str, str]], field: str, meta: dict[str
 
 
 def _tevatron_text(p: Any, field: str, path: Any, line: int | None) -> tuple[str, str]:
-    if not isinstance(p, Mapping) or not isinstance(p.get("text"), str):
+    if not isinstance(p, Mapping) or not isinstance(p.get("text"), str) \
+            or not isinstance(p.get("title") or "", str):
         raise DataFormatError(f"field {field!r} must hold objects with a string 'text' "
-                              "(and optional 'docid', 'title')", path, line)
+                              "(and optional 'docid', string 'title')", path, line)
     title = p.get("title") or ""
     text = f"{title} {p['text']}" if title else p["text"]
-    return str(p.get("docid", "")), text
+    doc_id = p.get("docid")
+    if doc_id is None or doc_id == "":   # no id: it is provenance only
+        return "", text
+    return check_doc_id(doc_id, path, line, what=f"{field}.docid"), text
 
 
 def example_from_record(row: Mapping[str, Any], path: str | os.PathLike | None = None,
@@ -106,6 +110,10 @@ def example_from_record(row: Mapping[str, Any], path: str | os.PathLike | None =
     """
     if not isinstance(row, Mapping):
         raise DataFormatError(f"a training row must be a JSON object, got {type(row).__name__}", path, line)
+    reserved = [k for k in _INTERNAL if k in row]
+    if reserved:
+        raise DataFormatError(f"field {reserved[0]!r} is reserved; give each positive / negative its own "
+                              "instruction as an [instruction, text] pair instead", path, line)
     if "positive_passages" in row:
         return _from_tevatron(row, path, line)
     if "pos" in row:
@@ -151,8 +159,7 @@ def _from_sentence_transformers(row: Mapping[str, Any], path: Any, line: int | N
                               "anchor/positive/negative)", path, line)
     if not isinstance(row.get("positive"), str):
         raise DataFormatError("field 'positive' must be a string", path, line)
-    neg_keys = sorted((k for k in row if k == "negative" or k.startswith("negative_")),
-                      key=lambda k: (k != "negative", int(k[9:]) if k[9:].isdigit() else 0))
+    neg_keys = sorted((k for k in row if k == "negative" or k.startswith("negative_")), key=_negative_order)
     negs = []
     for k in neg_keys:
         if row[k] is None:
@@ -166,6 +173,18 @@ def _from_sentence_transformers(row: Mapping[str, Any], path: Any, line: int | N
                         pos=[_require_text(row["positive"], "positive", path, line)], neg=negs, metadata=meta)
 
 
+def _negative_order(key: str) -> tuple[int, int, str]:
+    """``negative`` first, then ``negative_1``, ``negative_2``, ... ``negative_10`` in numeric order, then
+    any other ``negative_*`` column by name (compared as strings: no int() of arbitrary suffixes)."""
+    if key == "negative":
+        return (0, 0, "")
+    suffix = key[9:]
+    if suffix.isascii() and suffix.isdigit():
+        digits = suffix.lstrip("0")
+        return (1, len(digits), digits + "/" + suffix)
+    return (2, 0, key)
+
+
 def _from_tevatron(row: Mapping[str, Any], path: Any, line: int | None) -> TrainExample:
     if not isinstance(row.get("query"), str):
         raise DataFormatError("field 'query' must be a string (Tevatron rows)", path, line)
@@ -177,6 +196,8 @@ def _from_tevatron(row: Mapping[str, Any], path: Any, line: int | None) -> Train
     pos = [_tevatron_text(p, f"positive_passages[{i}]", path, line) for i, p in enumerate(pos_raw)]
     neg = [_tevatron_text(p, f"negative_passages[{i}]", path, line) for i, p in enumerate(neg_raw)]
     meta = {k: v for k, v in row.items() if k not in ("query", "positive_passages", "negative_passages")}
+    if meta.get("query_id") is not None:
+        meta["query_id"] = check_query_id(meta["query_id"], path, line)
     meta["pos_ids"] = [d for d, _ in pos]
     meta["neg_ids"] = [d for d, _ in neg]
     return TrainExample(query=_require_text(row["query"], "query", path, line), pos=[t for _, t in pos],
@@ -209,8 +230,7 @@ def iter_train_examples(path: str | os.PathLike) -> Iterator[TrainExample]:
     """
     for f in train_files(path):
         if f.suffix == ".parquet":
-            pq = require("pyarrow.parquet", "parquet", package="pyarrow")
-            for i, row in enumerate(pq.read_table(f).to_pylist(), start=1):
+            for i, row in enumerate(read_parquet_rows(f), start=1):
                 yield example_from_record(row, f, i)
             continue
         for lineno, obj in iter_jsonl(f):
@@ -262,16 +282,14 @@ def write_train_examples(path: str | os.PathLike, examples: Iterable[TrainExampl
             as extra top-level fields, which GritLM-style readers ignore.
 
     Raises:
-        DataFormatError: for an example with an empty query or no positive (nothing is written).
+        DataFormatError: for an example with an empty query or no positive, or text that UTF-8 cannot
+            encode (nothing is written).
     """
-    n = 0
-    with atomic_write(path) as fh:
+    def rows() -> Iterator[dict[str, Any]]:
         for i, ex in enumerate(examples):
             validate_example(ex, f"example {i}")
-            fh.write(json.dumps(example_to_record(ex, provenance), ensure_ascii=False))
-            fh.write("\n")
-            n += 1
-    return n
+            yield example_to_record(ex, provenance)
+    return write_jsonl(path, rows())
 
 
 def write_sentence_transformers(path: str | os.PathLike, examples: Iterable[TrainExample],
@@ -317,7 +335,5 @@ def write_sentence_transformers(path: str | os.PathLike, examples: Iterable[Trai
         with atomic_write(p, "wb") as fh:
             pq.write_table(table, fh)
     else:
-        with atomic_write(p) as fh:
-            for r in rows:
-                fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+        write_jsonl(p, rows)
     return {"written": len(rows), "skipped": skipped, "num_negatives": k}

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ConfigError, require
+from ..errors import ConfigError, DataFormatError, require
 from ..io import document_from_record, iter_jsonl
 from ..types import Document
 from .layout import sha256_file
@@ -88,23 +88,34 @@ def fingerprint(source: CorpusSource) -> str:
 def iter_documents(source: CorpusSource) -> Iterator[tuple[Document, str]]:
     """Yield ``(document, location)`` in corpus order; location is ``"file:line"`` or ``"name row N"``.
 
+    Every record goes through :func:`reasonir.io.document_from_record`, so ids follow the rules of
+    :mod:`reasonir.ids` whatever the source; duplicates are refused by the index builder.
+
     Raises:
-        DataFormatError: on a malformed record, naming file and line (or row).
+        DataFormatError: on a malformed record or an invalid id, naming file and line (or row), or on
+            a parquet file that cannot be read.
     """
     if source.kind == "jsonl":
         for lineno, obj in iter_jsonl(source.path):
             yield document_from_record(obj, source.path, lineno), f"{source.path}:{lineno}"
     elif source.kind == "parquet":
-        pq = require("pyarrow.parquet", "parquet", package="pyarrow")
-        row = 0
-        for batch in pq.ParquetFile(source.path).iter_batches(batch_size=4096):
-            for rec in batch.to_pylist():
-                row += 1
-                yield document_from_record(rec, source.path, row), f"{source.path} row {row}"
+        for row, rec in enumerate(_parquet_records(source.path), start=1):
+            yield document_from_record(rec, source.path, row), f"{source.path} row {row}"
     else:
         ds = _load_hf(source)
         for row, rec in enumerate(ds, start=1):
             yield document_from_record(rec, source.spec, row), f"{source.spec} row {row}"
+
+
+def _parquet_records(path: str) -> Iterator[dict]:
+    """The rows of a parquet file, streamed in batches; unreadable files raise DataFormatError."""
+    pq = require("pyarrow.parquet", "parquet", package="pyarrow")
+    pa = require("pyarrow", "parquet")
+    try:
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=4096):
+            yield from batch.to_pylist()
+    except (pa.ArrowException, OSError) as exc:
+        raise DataFormatError(f"cannot read this parquet file ({exc})", path) from None
 
 
 def _load_hf(source: CorpusSource):
