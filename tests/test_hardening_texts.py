@@ -221,6 +221,21 @@ def test_llm_generate_with_one_prompt_returns_one_generation():
     assert as_prompt_batch([]) == ([], False)
 
 
+def test_http_backend_called_directly_follows_the_prompts_rule():
+    from llm_fakes import FaultServer
+
+    from reasonir.llm.openai_compat import OpenAICompatibleLLM
+
+    with FaultServer() as srv:
+        backend = OpenAICompatibleLLM(srv.url, model="m")
+        one = backend.generate("hi")
+        assert isinstance(one, Generation) and one.text == "echo:hi" and srv.seen == ["hi"]
+        assert [g.text for g in backend.generate(["a", "b"])] == ["echo:a", "echo:b"]
+        with pytest.raises(InputError, match="prompts"):
+            backend.generate(None)
+        backend.close()
+
+
 def test_rewrite_refuses_a_bare_string():
     rewriter = QueryRewriter(load_llm(FunctionLLM(lambda p, s: "reasoning", "r"), cache=None))
     with pytest.raises(InputError, match="mapping"):

@@ -9,14 +9,15 @@ takes a batch of prompts and returns one :class:`Generation` per prompt, in orde
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Union, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from ..errors import ConfigError, InputError, ReasonIRError
 
 Message = dict[str, str]
-Prompt = Union[str, list[Message]]
+Prompt = str | list[Message]
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,22 @@ def as_prompt_batch(prompts: Any, name: str = "prompts") -> tuple[list[Prompt], 
         raise InputError(f"{name} must be a prompt (a string or a list of chat messages) or a list of prompts, "
                          f"got {type(prompts).__name__}")
     return [check_prompt(p, f"{name}[{i}]") for i, p in enumerate(prompts)], False
+
+
+def single_prompt(generate: Callable[..., list[Generation]]) -> Callable[..., Any]:
+    """Decorate a backend's ``generate(self, prompts, params=None, ...)`` with the prompts rule.
+
+    The wrapped method receives the validated list of prompts; for one prompt (a string or one chat)
+    the caller gets that prompt's :class:`Generation` rather than a list of one.
+    """
+
+    @functools.wraps(generate)
+    def wrapper(self: Any, prompts: Any, params: GenerationParams | None = None, *args: Any, **kwargs: Any) -> Any:
+        batch, single = as_prompt_batch(prompts)
+        out = generate(self, batch, params, *args, **kwargs)
+        return out[0] if single else out
+
+    return wrapper
 
 
 def is_chat(prompt: Prompt) -> bool:

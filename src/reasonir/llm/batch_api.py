@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..io import write_json
-from .base import Generation, GenerationParams, LLMError, Prompt, ResultCallback, is_chat
+from .base import Generation, GenerationParams, LLMError, Prompt, ResultCallback, is_chat, single_prompt
 from .openai_compat import OPENAI_BASE_URL, chat_payload, completion_payload, parse_choice
 from .stats import BATCH_DISCOUNT, LLMStats, lookup_price, token_cost
 from .transport import JSONClient, RetryPolicy
@@ -170,6 +170,7 @@ class OpenAIBatchLLM:
         return out
 
     # ------------------------------------------------------------------ LLM protocol
+    @single_prompt
     def generate(self, prompts: Sequence[Prompt], params: GenerationParams | None = None,
                  on_result: ResultCallback | None = None) -> list[Generation]:
         """Submit (or resume), wait, gather. One :class:`Generation` per prompt, in order.

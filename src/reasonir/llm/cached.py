@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol, TypeGuard
 
 from .._logging import progress
-from .base import LLM, Generation, GenerationParams, LLMError, Prompt, ResultCallback, as_prompt_batch
+from .base import LLM, Generation, GenerationParams, LLMError, Prompt, ResultCallback, single_prompt
 from .cache import ResponseCache, cache_key
 from .stats import LLMStats
 
@@ -58,8 +58,9 @@ class CachedLLM:
     def name(self) -> str:
         return self.backend.name
 
-    def generate(self, prompts: Sequence[Prompt] | Prompt, params: GenerationParams | None = None,
-                 on_result: Any = None) -> Any:
+    @single_prompt
+    def generate(self, prompts: Sequence[Prompt], params: GenerationParams | None = None,
+                 on_result: Any = None) -> list[Generation]:
         """One :class:`Generation` per prompt, in order; cached answers have ``cached=True``.
 
         ``prompts`` may also be one prompt (a string or one chat), which returns its :class:`Generation`.
@@ -69,11 +70,7 @@ class CachedLLM:
             LLMError: when the backend fails for some prompts. Every answer received before the
                 failure is already stored, so a re-run only asks for the missing ones.
         """
-        batch, single = as_prompt_batch(prompts)
-        out = self._generate(batch, params or GenerationParams(), on_result)
-        return out[0] if single else out
-
-    def _generate(self, prompts: list[Prompt], params: GenerationParams, on_result: Any) -> list[Generation]:
+        params = params or GenerationParams()
         keys = [cache_key(self.name, p, params) for p in prompts]
         results: list[Generation | None] = [None] * len(prompts)
         hits = self.cache.get_many(list(dict.fromkeys(keys))) if self.cache is not None else {}
@@ -106,7 +103,7 @@ class CachedLLM:
             out.append(gen)
         return out
 
-    def _fill(self, prompts: list[Prompt], keys: list[str], params: GenerationParams, todo: list[int],
+    def _fill(self, prompts: Sequence[Prompt], keys: list[str], params: GenerationParams, todo: list[int],
               results: list[Generation | None], on_result: Any) -> None:
         quiet: dict[str, Any] = {} if self.show_progress and len(todo) >= 8 else {"disable": True}
         bar = progress(total=len(todo), desc=f"LLM {self.name}", unit="call", **quiet)

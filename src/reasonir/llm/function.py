@@ -10,9 +10,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
-from .base import Generation, GenerationParams, Prompt, ResultCallback, as_prompt_batch
+from .base import Generation, GenerationParams, Prompt, ResultCallback, single_prompt
 from .stats import LLMStats
 
 AnswerFn = Callable[[Prompt, GenerationParams], "str | Generation"]
@@ -48,22 +47,19 @@ class FunctionLLM:
             return out
         words = str(out).split()
         text = " ".join(words[:params.max_tokens]) if len(words) > params.max_tokens else str(out)
-        return Generation(text=text, prompt_tokens=_rough_tokens(prompt), completion_tokens=min(len(words), params.max_tokens),
+        return Generation(text=text, prompt_tokens=_rough_tokens(prompt),
+                          completion_tokens=min(len(words), params.max_tokens),
                           finish_reason="length" if len(words) > params.max_tokens else "stop")
 
-    def generate(self, prompts: Sequence[Prompt] | Prompt, params: GenerationParams | None = None,
-                 on_result: ResultCallback | None = None) -> Any:
+    @single_prompt
+    def generate(self, prompts: Sequence[Prompt], params: GenerationParams | None = None,
+                 on_result: ResultCallback | None = None) -> list[Generation]:
         """One :class:`Generation` per prompt, in order (for one prompt, its :class:`Generation`).
 
         Raises:
             InputError: ``prompts`` is neither a prompt nor a list of prompts.
         """
-        batch, single = as_prompt_batch(prompts)
-        out = self._generate(batch, params or GenerationParams(), on_result)
-        return out[0] if single else out
-
-    def _generate(self, prompts: list[Prompt], params: GenerationParams,
-                  on_result: ResultCallback | None) -> list[Generation]:
+        params = params or GenerationParams()
         t0 = time.perf_counter()
         results: list[Generation | None] = [None] * len(prompts)
 

@@ -17,7 +17,16 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 
-from .base import Generation, GenerationParams, LLMError, LLMResponseError, Prompt, ResultCallback, is_chat
+from .base import (
+    Generation,
+    GenerationParams,
+    LLMError,
+    LLMResponseError,
+    Prompt,
+    ResultCallback,
+    is_chat,
+    single_prompt,
+)
 from .stats import LLMStats, lookup_price, token_cost
 from .transport import JSONClient, RetryPolicy
 
@@ -151,6 +160,7 @@ class OpenAICompatibleLLM:
                        cost_usd=cost)
         return gen
 
+    @single_prompt
     def generate(self, prompts: Sequence[Prompt], params: GenerationParams | None = None,
                  on_result: ResultCallback | None = None) -> list[Generation]:
         """Answer ``prompts`` concurrently; one :class:`Generation` per prompt, in order.

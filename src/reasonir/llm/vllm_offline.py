@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import require
-from .base import Generation, GenerationParams, Prompt, ResultCallback, is_chat
+from .base import Generation, GenerationParams, Prompt, ResultCallback, is_chat, single_prompt
 from .stats import LLMStats
 
 logger = logging.getLogger(__name__)
@@ -68,6 +68,7 @@ class VLLMOfflineLLM:
             kw["logprobs"] = params.logprobs
         return self.vllm.SamplingParams(**kw)
 
+    @single_prompt
     def generate(self, prompts: Sequence[Prompt], params: GenerationParams | None = None,
                  on_result: ResultCallback | None = None) -> list[Generation]:
         """Generate for every prompt in one vLLM call per prompt kind (raw / chat)."""
