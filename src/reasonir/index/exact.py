@@ -21,6 +21,7 @@ import importlib.util
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 
@@ -28,7 +29,7 @@ from ..errors import ConfigError
 from ..retrieve.dense import check_search_inputs
 from ..retrieve.topk import merge_topk, topk_rows
 
-_torch = None
+_torch: Any = None      # the torch module; False when it is not installed; None until first looked up
 
 
 def _get_torch():
@@ -154,7 +155,7 @@ def exact_search(query_emb: np.ndarray, shards: Sequence[np.ndarray] | np.ndarra
     parts = [list(p) for p in np.array_split(np.arange(len(blocks)), threads)]
     parts = [[blocks[i] for i in p] for p in parts if len(p)]
     # one BLAS/torch thread per worker: nested thread pools spinning on the same cores are far slower
-    with _blas_single_thread():
+    with _BlasSingleThread():
         if len(parts) == 1:
             tops = [work(parts[0])]
         else:
@@ -171,7 +172,7 @@ def exact_search(query_emb: np.ndarray, shards: Sequence[np.ndarray] | np.ndarra
     return idx, val.astype(np.float32)
 
 
-class _blas_single_thread:
+class _BlasSingleThread:
     """Limit BLAS (and torch) to one thread each while our own threads split the work."""
 
     def __enter__(self):

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from ..encode.base import Encoder
 from ..errors import ConfigError, InputError
 from ..retrieve.bm25 import MODES as BM25_MODES
 from ..retrieve.bm25 import BM25Index
@@ -61,7 +62,7 @@ class Index:
         self.root = root
         self.config = cfg
         self._spec = spec
-        self._encoder = None
+        self._encoder: Encoder | None = None
         self._lock = threading.Lock()
         self.num_rows = int(cfg["counts"]["rows"])
         self.store = DocStore(root / STORE, readonly=True)
@@ -110,7 +111,8 @@ class Index:
                 raise DataFormatError(f"shard has shape {arr.shape}, config says {(meta['rows'], dim)}; the index "
                                       "is damaged, rebuild it", self.root / meta["file"])
         if sum(m["rows"] for m in self.config["vectors"]["shards"]) != self.num_rows:
-            raise DataFormatError("vector shards do not cover every row; the index is damaged", self.root / "config.json")
+            raise DataFormatError("vector shards do not cover every row; the index is damaged",
+                                  self.root / "config.json")
         if verify:
             files = [(m["file"], m["sha256"]) for m in self.config["vectors"]["shards"]]
             for key in ("tombstones", "ann"):
@@ -120,7 +122,8 @@ class Index:
             files += list(((self.config.get("bm25") or {}).get("files") or {}).items())
             for rel, digest in files:
                 if sha256_file(self.root / rel) != digest:
-                    raise DataFormatError("checksum mismatch; the file is corrupted, rebuild the index", self.root / rel)
+                    raise DataFormatError("checksum mismatch; the file is corrupted, rebuild the index",
+                                          self.root / rel)
             for seg in self.config["store"]["segments"]:
                 if self.store.checksum(seg["start"], seg["end"]) != seg["sha256"]:
                     raise DataFormatError(f"rows {seg['start']}..{seg['end']} changed since they were indexed",
@@ -148,7 +151,7 @@ class Index:
         return ["dense"] + (["bm25", "bm25q", "hybrid"] if self.has_bm25 else [])
 
     @property
-    def encoder(self):
+    def encoder(self) -> Encoder:
         """The query encoder (loaded on first use; refused if its fingerprint differs from the index's)."""
         if self._encoder is None:
             with self._lock:
@@ -269,7 +272,7 @@ class Index:
                    for rr, vv in zip(rows, vals)]
             return self._with_ids(out)
         c = max(candidates, k)
-        drows, dvals = self.dense(q, c, exact)
+        drows, _dvals = self.dense(q, c, exact)
         out = []
         for i, text in enumerate(texts):
             brows, _, bfull = self.bm25(text, c, bm25_mode)

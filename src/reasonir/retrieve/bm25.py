@@ -27,7 +27,7 @@ import logging
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -109,7 +109,7 @@ class BM25Index:
         vocab: dict[str, int] = {}
         encoder = TermIdEncoder(analyzer, vocab, grow=True)
         counts = TermCounts()
-        bar_options = {} if show_progress else {"disable": True}
+        bar_options: dict[str, Any] = {} if show_progress else {"disable": True}
         with progress(total=len(texts), desc="BM25 index", unit="doc", **bar_options) as bar:
             for start in range(0, len(texts), _BUILD_CHUNK):
                 chunk = texts[start:start + _BUILD_CHUNK]
@@ -322,7 +322,7 @@ class BM25Index:
         if meta.get("format_version") != FORMAT_VERSION:
             raise DataFormatError(f"unsupported BM25 index format {meta.get('format_version')} "
                                   f"(this version reads {FORMAT_VERSION}); rebuild the index", meta_path)
-        mode = "r" if mmap else None
+        mode: Literal["r"] | None = "r" if mmap else None
         arr = {n: np.load(d / f, mmap_mode=mode, allow_pickle=False) for n, f in (
             ("data", "data.csc.index.npy"), ("indices", "indices.csc.index.npy"),
             ("indptr", "indptr.csc.index.npy"), ("idf", "idf.npy"))}

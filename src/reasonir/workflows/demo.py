@@ -68,7 +68,8 @@ def python_docs_corpus(passage_words: int = 160) -> list[Document]:
     docs: list[Document] = []
     seen: set[str] = set()
     for topic in sorted(topics):
-        section, parts, words = topic, [], 0
+        section, words = topic, 0
+        parts: list[str] = []
         chunks: list[tuple[str, str]] = []
         for para in _BLANK.split(topics[topic]):
             lines = para.strip("\n").splitlines()
@@ -110,7 +111,7 @@ def run_demo(cfg: DemoConfig) -> DemoOutcome:
     write_corpus(corpus, docs)   # same content -> same fingerprint, so an existing index is reused
     logger.info("demo corpus: %d passages of the Python %s reference -> %s", len(docs), version, root)
     report = build_index(str(corpus), str(root), IndexOptions(model=cfg.model, bm25=True, shard_size=512),
-                         RunOptions(), overwrite=True if cfg.rebuild else False)
+                         RunOptions(), overwrite=bool(cfg.rebuild))
     index = Index.open(root)
     try:
         questions = list(cfg.questions) or list(DEMO_QUESTIONS)
