@@ -216,6 +216,12 @@ _NON_FINITE = ("nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infin
 
 def _parse_number(value: str, what: str, path: Path, lineno: int) -> float:
     """A finite float from a TREC column, or a :class:`DataFormatError` naming the value."""
+    try:   # fast path: what float() reads and the pattern allows (float() also takes "1_0", "١", "nan")
+        number = float(value)
+        if math.isfinite(number) and value.isascii() and "_" not in value:
+            return number
+    except ValueError:
+        pass
     if value.lower() in _NON_FINITE:
         raise DataFormatError(f"{what} {value!r} is not a finite number", path, lineno)
     if not _NUMBER_RE.fullmatch(value):
@@ -236,6 +242,14 @@ def _parse_grade(value: str, path: Path, lineno: int) -> int:
     return int(number)
 
 
+def _check_ids(qid: str, doc_id: str, checked: tuple[set[str], set[str]], path: Path, lineno: int) -> None:
+    """Validate the ids of one TREC line; ``checked`` remembers (query ids, doc ids) already found valid."""
+    if qid not in checked[0]:
+        checked[0].add(check_query_id(qid, path, lineno))
+    if doc_id not in checked[1]:
+        checked[1].add(check_doc_id(doc_id, path, lineno))
+
+
 def read_qrels(path: str | os.PathLike) -> Qrels:
     """Read relevance judgements in TREC (``qid iter docid rel``) or BEIR TSV (``qid docid rel``) form.
 
@@ -249,6 +263,7 @@ def read_qrels(path: str | os.PathLike) -> Qrels:
     """
     path = Path(path)
     qrels: Qrels = {}
+    checked: tuple[set[str], set[str]] = (set(), set())
     for lineno, line in iter_lines(path):
         if not line.strip():
             continue
@@ -274,7 +289,7 @@ def read_qrels(path: str | os.PathLike) -> Qrels:
         if lineno == 1 and not _is_number(rel) and rel.lower() in ("score", "relevance", "rel", "label", "grade"):
             continue  # header, e.g. "query-id corpus-id score"
         grade = _parse_grade(rel, path, lineno)
-        qid, doc_id = check_query_id(qid, path, lineno), check_doc_id(doc_id, path, lineno)
+        _check_ids(qid, doc_id, checked, path, lineno)
         docs = qrels.setdefault(qid, {})
         if doc_id in docs and docs[doc_id] != grade:
             logger.warning("%s:%d: query %s doc %s judged twice (%d, then %d); keeping the last",
@@ -319,6 +334,7 @@ def read_run(path: str | os.PathLike) -> Run:
     """
     path = Path(path)
     run: Run = {}
+    checked: tuple[set[str], set[str]] = (set(), set())
     for lineno, line in iter_lines(path):
         if not line.strip():
             continue
@@ -332,7 +348,7 @@ def read_run(path: str | os.PathLike) -> Run:
                     "expected 6 columns `qid Q0 docid rank score tag`", path, lineno)
             qid, doc_id, score = head[0], tail[0], tail[2]
         value = _parse_number(score, "score", path, lineno)
-        qid, doc_id = check_query_id(qid, path, lineno), check_doc_id(doc_id, path, lineno)
+        _check_ids(qid, doc_id, checked, path, lineno)
         docs = run.setdefault(qid, {})
         if doc_id in docs:
             logger.warning("%s:%d: query %s lists doc %s twice; keeping the higher score",
