@@ -57,7 +57,7 @@ def _package_dir(module: str, package: str, hint: str) -> Path:
     spec = importlib.util.find_spec(module)   # locates the package without executing its __init__
     if spec is None or not spec.submodule_search_locations:
         raise DependencyError(f"{package} is not installed; {hint}")
-    return Path(list(spec.submodule_search_locations)[0])
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def minilm_path() -> Path:

@@ -14,8 +14,7 @@ import numpy as np
 
 from ..io import atomic_write, write_json
 from ..retrieve.bm25 import BM25Index
-from .ann import (AnnParams, ann_search, build_ann, extend_ann, gather_rows, load_ann, recall_at_k, rescore,
-                  save_ann)
+from .ann import AnnParams, ann_search, build_ann, extend_ann, gather_rows, load_ann, recall_at_k, rescore, save_ann
 from .exact import exact_search
 from .layout import ANN_DIR, BM25_DIR, TOMBSTONES, sha256_file, sha256_files
 from .store import DocStore
@@ -91,4 +90,4 @@ def build_ann_generation(root: Path, gen: int, params: AnnParams, shards: list[d
     logger.info("ANN %s over %d vectors: recall@10 vs exact %.3f (%d sampled document vectors as queries)",
                 params.kind, total, recall, len(sample))
     return {"kind": params.kind, "file": rel, "rows": total, "params": params.to_dict(),
-            "recall_at_10": round(recall, 4), "recall_sample": int(len(sample)), "sha256": sha256_file(root / rel)}
+            "recall_at_10": round(recall, 4), "recall_sample": len(sample), "sha256": sha256_file(root / rel)}

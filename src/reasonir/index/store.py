@@ -154,7 +154,8 @@ class DocStore:
         for lo in range(start, end, batch):
             hi = min(end, lo + batch)
             for row, doc_id, title, text, meta in conn.execute(
-                    "SELECT row, id, title, text, metadata FROM docs WHERE row >= ? AND row < ? ORDER BY row", (lo, hi)):
+                    "SELECT row, id, title, text, metadata FROM docs WHERE row >= ? AND row < ? ORDER BY row",
+                    (lo, hi)):
                 yield int(row), Document(id=doc_id, text=text, title=title, metadata=json.loads(meta))
 
     def texts(self, start: int, end: int) -> tuple[list[str], list[str]]:

@@ -29,7 +29,8 @@ from .transport import RetryPolicy
 
 __all__ = [
     "DEFAULT_CACHE", "LLM", "SPEC_FORMS", "CachedLLM", "FunctionLLM", "Generation", "GenerationParams",
-    "LLMConnectionError", "LLMError", "LLMResponseError", "LLMStats", "Message", "MicroBatchingLLM", "Prompt", "ResponseCache",
+    "LLMConnectionError", "LLMError", "LLMResponseError", "LLMStats", "Message", "MicroBatchingLLM", "Prompt",
+    "ResponseCache",
     "ResultCallback", "RetryPolicy", "build_backend", "cache_key", "check_prompt", "default_cache_path",
     "is_chat", "load_llm", "spec_kind",
 ]

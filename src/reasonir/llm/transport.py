@@ -12,7 +12,6 @@ import http.client
 import json
 import logging
 import random
-import socket
 import ssl
 import threading
 import time
@@ -157,7 +156,7 @@ class JSONClient:
         except http.client.IncompleteRead as exc:
             self._drop_connection()
             raise _Transient(f"truncated response body ({len(exc.partial)} bytes received)", status=200) from None
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             self._drop_connection()
             raise _Transient(f"timed out after {self.policy.timeout:g}s") from None
         except (ConnectionError, OSError, http.client.HTTPException) as exc:

@@ -66,7 +66,7 @@ def dense_search(query_emb: np.ndarray, doc_emb: np.ndarray | Sequence[np.ndarra
     if chunk_size <= 0:
         raise ConfigError(f"chunk_size must be positive, got {chunk_size}")
     q, shards = check_search_inputs(query_emb, doc_emb, k)
-    nq, dim = q.shape
+    nq = q.shape[0]
     total = sum(int(s.shape[0]) for s in shards)
     if deleted is not None:
         deleted = np.asarray(deleted, dtype=bool)

@@ -11,8 +11,8 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
-from ..types import Document, ExcludedIds, Run
 from ..analysis import Analyzer
+from ..types import Document, ExcludedIds, Run
 from .bm25 import MODES, BM25Index
 
 logger = logging.getLogger(__name__)

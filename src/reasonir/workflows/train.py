@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 __all__ = ["TrainConfig", "run_train"]
 
 
-def run_train(cfg: TrainConfig) -> "TrainOutcome":
+def run_train(cfg: TrainConfig) -> TrainOutcome:
     """Train as ``cfg`` says; the final model is exported to ``cfg.output_dir``."""
     from ..train.trainer import train
 
