@@ -234,6 +234,14 @@ def test_http_backend_called_directly_follows_the_prompts_rule():
         with pytest.raises(InputError, match="prompts"):
             backend.generate(None)
         backend.close()
+    from reasonir.llm import MicroBatchingLLM
+
+    batching = MicroBatchingLLM(FunctionLLM(lambda p, s: f"got {p}", "f"))
+    try:
+        one = batching.generate("x")
+        assert isinstance(one, Generation) and one.text == "got x"
+    finally:
+        batching.close()
 
 
 def test_rewrite_refuses_a_bare_string():

@@ -16,7 +16,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .base import LLM, Generation, GenerationParams, Prompt, ResultCallback
+from .base import LLM, Generation, GenerationParams, Prompt, ResultCallback, single_prompt
 from .cancel import CancelToken, GenerationCancelled, all_of, cancel_scope, current_cancel
 
 
@@ -52,6 +52,7 @@ class MicroBatchingLLM:
         self._worker = threading.Thread(target=self._loop, name="reasonir-microbatch", daemon=True)
         self._worker.start()
 
+    @single_prompt
     def generate(self, prompts: Sequence[Prompt], params: GenerationParams | None = None,
                  on_result: ResultCallback | None = None) -> list[Generation]:
         """Answer ``prompts`` (possibly together with other callers' prompts)."""

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, require
-from .base import Generation, GenerationParams, Prompt, ResultCallback, apply_stop, is_chat
+from .base import Generation, GenerationParams, Prompt, ResultCallback, apply_stop, is_chat, single_prompt
 from .cancel import CancelToken, current_cancel, raise_if_cancelled
 from .stats import LLMStats
 
@@ -98,6 +98,7 @@ class TransformersLLM:
             raise ConfigError(f"{self.name} has no chat template; send raw string prompts instead")
         return self.tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
 
+    @single_prompt
     def generate(self, prompts: Sequence[Prompt], params: GenerationParams | None = None,
                  on_result: ResultCallback | None = None) -> list[Generation]:
         """Generate for every prompt (batched, longest first); one :class:`Generation` per prompt."""
