@@ -80,8 +80,6 @@ def main() -> None:
     assert set(dictionary.token2id) == set(ours.vocab), "the two vocabularies differ"
 
     # --- retrieval ------------------------------------------------------------------------------
-    doc_arr = np.array(doc_ids, dtype=object)
-
     def gensim_scores(text: str) -> np.ndarray:
         return sim[model[dictionary.doc2bow(analyzer(text))]]
 
@@ -155,7 +153,7 @@ def main() -> None:
         f"- date: {dt.datetime.now().strftime('%Y-%m-%d %H:%M')}; load average at start: {os.getloadavg()[0]:.1f}",
         f"- corpus: SciFact, {len(texts):,} documents, {len(ours.vocab):,} terms; all {nq:,} queries (train+test) "
         f"timed, k={K}; nDCG on the {len(test_q)} test queries",
-        f"- both systems get the same analysed tokens (reasonir Lucene-English analyzer); k1=0.9, b=0.4",
+        "- both systems get the same analysed tokens (reasonir Lucene-English analyzer); k1=0.9, b=0.4",
         f"- build: reasonir {build_ours:.2f} s; gensim (analysis + Dictionary + model + similarity) {build_gensim:.2f} s",
         "",
         "| system | seconds (median) | queries/s | reasonir `search` speed-up |",
