@@ -48,6 +48,7 @@ def _run(args: argparse.Namespace) -> int:
     if "difference" in rep:
         d = rep["difference"]["strict"]
         summary.update(delta=d["delta"], delta_ci=[d["ci_low"], d["ci_high"]])
+    summary["preset"] = cfg.preset
     summary["wall_seconds"] = rep.get("meta", {}).get("wall_seconds")
     summary["outputs"] = outcome.paths
     if args.json:
@@ -81,5 +82,6 @@ def _datastore(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"out": args.out, **stats.to_dict()})
     else:
-        print(f"{stats.kept} passages written to {args.out} ({stats.seen} seen, {stats.duplicates} exact duplicates dropped)")
+        print(f"{stats.kept} passages written to {args.out} "
+              f"({stats.seen} seen, {stats.duplicates} exact duplicates dropped)")
     return 0

@@ -11,14 +11,14 @@
 
 from .benchmarks import load_gpqa, load_mmlu
 from .datastore import merge_pools, merge_runs
-from .extract import Extraction, extract_answer, fallback_letter
+from .extract import Extraction, Fallback, extract_answer, fallback_letter
 from .passages import Passage, PassageSource, RetrieverPassageSource, RunPassageSource
 from .pipeline import EvalSettings, evaluate_questions
 from .questions import MMLU_GROUPS, MCQuestion, select_questions
 from .stats import paired_bootstrap, summarize
 
 __all__ = [
-    "EvalSettings", "Extraction", "MCQuestion", "MMLU_GROUPS", "Passage", "PassageSource",
+    "EvalSettings", "Extraction", "Fallback", "MCQuestion", "MMLU_GROUPS", "Passage", "PassageSource",
     "RetrieverPassageSource", "RunPassageSource", "evaluate_questions", "extract_answer",
     "fallback_letter", "load_gpqa", "load_mmlu", "merge_pools", "merge_runs", "paired_bootstrap",
     "select_questions", "summarize",

@@ -15,14 +15,22 @@ or ``I`` followed by a lowercase word or a contraction ("the answer is a bit ...
 ...", "Answer: I think ...", "Answer: I'm unsure") is read as a word, not a letter. When the
 winning occurrence names a letter outside the question's options (``(E)`` for four options) the
 output counts as unparseable (method ``invalid_<rule>``) instead of falling through to weaker rules.
-Unparseable outputs are reported as such; :func:`fallback_letter` supplies the seeded random guess
-used by the "with fallback" accuracy.
+Unparseable outputs are reported as such; :class:`Fallback` supplies the seeded random guess used by
+the "with fallback" accuracy, by one of :data:`FALLBACK_RULES`:
+
+* ``per_question`` — a letter drawn per question from a generator seeded with the run seed, the
+  question id and the condition (:func:`fallback_letter`): independent of question order and subset;
+* ``per_run`` — the published evaluation's rule: Python's ``random`` seeded with the run seed
+  (12345 there) draws ``randint(0, n_options - 1)``, and the official code re-seeds before every
+  draw, so every unparseable output of a run gets the same letter (``D`` for four options and
+  seed 12345).
 """
 
 from __future__ import annotations
 
+import random
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -160,6 +168,39 @@ def fallback_letter(seed: int, question_id: str, condition: str, letters: str = 
     """A seeded random letter for an unparseable output, independent of question order."""
     rng = np.random.default_rng(item_seed(seed, "fallback", condition, question_id))
     return letters[int(rng.integers(len(letters)))]
+
+
+FALLBACK_RULES = ("per_question", "per_run")
+
+
+@dataclass
+class Fallback:
+    """The random letter given to unparseable outputs of one run (see the module docstring).
+
+    Args:
+        rule: one of :data:`FALLBACK_RULES`.
+        seed: the run's fallback seed (recorded in the run's report).
+
+    Raises:
+        ValueError: unknown rule.
+    """
+
+    rule: str = "per_question"
+    seed: int = 12345
+    _drawn: dict[int, int] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.rule not in FALLBACK_RULES:
+            raise ValueError(f"unknown fallback rule {self.rule!r}; choose one of {', '.join(FALLBACK_RULES)}")
+
+    def letter(self, question_id: str, condition: str, letters: str = "ABCD") -> str:
+        """The fallback letter of one question under one condition."""
+        if self.rule == "per_question":
+            return fallback_letter(self.seed, question_id, condition, letters)
+        n = len(letters)
+        if n not in self._drawn:           # one seeded generator per run (and option count)
+            self._drawn[n] = random.Random(self.seed).randint(0, n - 1)
+        return letters[self._drawn[n]]
 
 
 _ANSWER_CUES = re.compile(_ANSWER_IS.pattern + "|" + _ANSWER_COLON.pattern + r"|\\boxed\s*\{")

@@ -3,10 +3,14 @@
 :func:`evaluate_questions` runs, for a list of :class:`~reasonir.rag.questions.MCQuestion`:
 
 1. closed-book chain-of-thought answering (also the source of "CoT as query" retrieval queries);
-2. retrieval queries (question, question + options, an LLM rewrite, or the closed-book reasoning);
+2. retrieval queries (question, question + options, the published MMLU format, an LLM rewrite, or
+   the closed-book reasoning);
 3. top-k passages from a :class:`~reasonir.rag.passages.PassageSource`;
 4. retrieval-augmented answering with the passages placed before the question;
-5. letter extraction, the seeded fallback letter, and one result row per question.
+5. letter extraction, the seeded fallback letter (:class:`~reasonir.rag.extract.Fallback`), and one
+   result row per question.
+
+Prompts come from a :class:`~reasonir.prompts.rag.RagPrompts` template set (``settings.prompts``).
 
 Result rows never contain the text of sensitive questions (GPQA): they hold the question's sha256,
 the option order, passage ids/scores/text hashes, and hashes of queries and outputs instead, plus
@@ -27,11 +31,12 @@ from ..llm.base import LLM, GenerationParams, Prompt
 from ..prompts import rag as P
 from .extract import (
     EXTRACT_VERSION,
+    FALLBACK_RULES,
     ORDER_GPQA,
     ORDER_MMLU,
     Extraction,
+    Fallback,
     extract_answer,
-    fallback_letter,
     reasoning_before_answer,
 )
 from .passages import Passage, PassageSource
@@ -40,7 +45,7 @@ from .store import Annotator, StoredGeneration, generate_resumable
 
 logger = logging.getLogger(__name__)
 
-QUERY_MODES = ("question", "question_options", "rewrite", "cot")
+QUERY_MODES = ("question", "question_options", "formatted", "rewrite", "cot")
 DEFAULT_K = {"mmlu": 3, "gpqa": 5}
 
 
@@ -57,6 +62,8 @@ class EvalSettings:
         batch_size: prompts per LLM call.
         seed: seed of the random fallback letter.
         passage_words: cut each passage to this many words (``None``: full text).
+        fallback: fallback rule, one of :data:`~reasonir.rag.extract.FALLBACK_RULES`.
+        prompts: the prompt templates (default: the built-in ones).
     """
 
     conditions: tuple[str, ...] = ("closed", "rag")
@@ -67,6 +74,8 @@ class EvalSettings:
     batch_size: int = 8
     seed: int = 12345
     passage_words: int | None = None
+    fallback: str = "per_question"
+    prompts: P.RagPrompts = field(default_factory=lambda: P.DEFAULT)
 
     def check(self) -> None:
         """Raise :class:`~reasonir.errors.ConfigError` on an invalid setting."""
@@ -79,6 +88,8 @@ class EvalSettings:
             raise ConfigError(f"k must be >= 1, got {self.k}")
         if self.passage_words is not None and self.passage_words < 1:
             raise ConfigError(f"passage_words must be >= 1, got {self.passage_words}")
+        if self.fallback not in FALLBACK_RULES:
+            raise ConfigError(f"fallback {self.fallback!r}: choose one of {', '.join(FALLBACK_RULES)}")
 
 
 @dataclass
@@ -97,11 +108,12 @@ def _truncate(text: str, words: int | None) -> str:
     return text if len(parts) <= words else " ".join(parts[:words])
 
 
-def build_prompt(q: MCQuestion, passages: Sequence[str] | None = None) -> Prompt:
+def build_prompt(q: MCQuestion, passages: Sequence[str] | None = None, prompts: P.RagPrompts | None = None) -> Prompt:
     """The chat prompt for ``q`` in its benchmark's style; closed-book when ``passages`` is empty."""
+    prompts = prompts or P.DEFAULT
     if q.benchmark == "gpqa":
-        return P.chat(P.gpqa_user_message(q.question, q.options, passages))
-    return P.chat(P.mmlu_user_message(q.question, q.options, q.subject, passages))
+        return prompts.chat(prompts.gpqa_user_message(q.question, q.options, passages))
+    return prompts.chat(prompts.mmlu_user_message(q.question, q.options, q.subject, passages))
 
 
 def answer_params(q_benchmark: str, params: GenerationParams) -> GenerationParams:
@@ -126,7 +138,7 @@ def _extract(q: MCQuestion, text: str) -> Extraction:
     return extract_answer(text, q.letters, ORDER_GPQA if q.benchmark == "gpqa" else ORDER_MMLU)
 
 
-def _answer_record(q: MCQuestion, gen: StoredGeneration, condition: str, seed: int) -> dict[str, Any]:
+def _answer_record(q: MCQuestion, gen: StoredGeneration, condition: str, fallback: Fallback) -> dict[str, Any]:
     if gen.text is None:
         # a reused checkpoint line of a sensitive benchmark: the letter was extracted when the text
         # was generated (the store reuses such lines only when the extraction version matches)
@@ -136,7 +148,7 @@ def _answer_record(q: MCQuestion, gen: StoredGeneration, condition: str, seed: i
         ext = Extraction(note.get("letter"), note.get("method"))
     else:
         ext = _extract(q, gen.text)
-    fb = fallback_letter(seed, q.id, condition, q.letters)
+    fb = fallback.letter(q.id, condition, q.letters)
     rec: dict[str, Any] = {
         "pred": ext.letter, "method": ext.method, "fallback": fb,
         "correct": ext.letter == q.gold, "correct_with_fallback": (ext.letter or fb) == q.gold,
@@ -176,6 +188,8 @@ def retrieval_queries(questions: Sequence[MCQuestion], mode: str, llm: LLM | Non
     """One retrieval query per question id.
 
     ``question``: the question; ``question_options``: the question and its lettered options;
+    ``formatted``: the published MMLU evaluation's retrieval query (subject header, question,
+    lettered options, ``Answer:``; MMLU only, see :func:`reasonir.prompts.rag.paper_query`);
     ``rewrite``: an LLM-written search query (falls back to the question when empty); ``cot``: the
     reasoning part of the closed-book chain of thought (``closed`` must hold those generations).
     """
@@ -183,11 +197,18 @@ def retrieval_queries(questions: Sequence[MCQuestion], mode: str, llm: LLM | Non
         return {q.id: q.question for q in questions}
     if mode == "question_options":
         return {q.id: f"{q.question}\n{P.format_options(q.options)}" for q in questions}
+    if mode == "formatted":
+        other = sorted({q.benchmark for q in questions} - {"mmlu"})
+        if other:
+            raise ConfigError(f"query mode 'formatted' is the published MMLU query format; for {', '.join(other)} "
+                              f"use one of {', '.join(m for m in QUERY_MODES if m != 'formatted')}")
+        return {q.id: P.paper_query(q.question, q.options, q.subject) for q in questions}
     if mode == "rewrite":
         if llm is None:
             raise ConfigError("query mode 'rewrite' needs an LLM")
         settings = settings or EvalSettings()
-        prompts = [P.chat(P.rewrite_user_message(q.question, q.options)) for q in questions]
+        tpl = settings.prompts
+        prompts = [tpl.chat(tpl.rewrite_user_message(q.question, q.options)) for q in questions]
         gens = _stage(llm, questions, prompts, settings.rewrite_params, settings, out_dir, "rewrite",
                       need_text=True, answers=False)
         out = {}
@@ -228,17 +249,19 @@ def evaluate_questions(questions: Sequence[MCQuestion], llm: LLM, source: Passag
     rows = {q.id: _base_row(q) for q in questions}
     timings: dict[str, float] = {}
     gens_all: list[StoredGeneration] = []
+    fallback = Fallback(settings.fallback, settings.seed)     # one per run
 
     closed = None
     if "closed" in settings.conditions or settings.query == "cot":
         t0 = time.perf_counter()
-        closed = _stage(llm, questions, [build_prompt(q) for q in questions], params, settings, out,
-                        "closed", need_text=settings.query == "cot" and "rag" in settings.conditions)
+        closed_prompts = [build_prompt(q, None, settings.prompts) for q in questions]
+        closed = _stage(llm, questions, closed_prompts, params, settings, out, "closed",
+                        need_text=settings.query == "cot" and "rag" in settings.conditions)
         timings["closed_generation"] = time.perf_counter() - t0
         gens_all.extend(closed.values())
         if "closed" in settings.conditions:
             for q in questions:
-                rows[q.id]["closed"] = _answer_record(q, closed[q.id], "closed", settings.seed)
+                rows[q.id]["closed"] = _answer_record(q, closed[q.id], "closed", fallback)
 
     if "rag" in settings.conditions:
         assert source is not None  # checked above
@@ -251,13 +274,14 @@ def evaluate_questions(questions: Sequence[MCQuestion], llm: LLM, source: Passag
         prompts = []
         for q in questions:
             ranked: list[Passage] = found.get(q.id, [])[:k]
-            prompts.append(build_prompt(q, [_truncate(p.text, settings.passage_words) for p in ranked]))
+            texts = [_truncate(p.text, settings.passage_words) for p in ranked]
+            prompts.append(build_prompt(q, texts, settings.prompts))
         t0 = time.perf_counter()
         rag = _stage(llm, questions, prompts, params, settings, out, "rag")
         timings["rag_generation"] = time.perf_counter() - t0
         gens_all.extend(rag.values())
         for q in questions:
-            rec = _answer_record(q, rag[q.id], "rag", settings.seed)
+            rec = _answer_record(q, rag[q.id], "rag", fallback)
             query = queries[q.id]
             rec["query_sha256"] = text_sha256(query)
             if not q.sensitive:

@@ -32,7 +32,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     """A human-readable Markdown rendering of a report dict."""
     meta, conds = report.get("meta", {}), report["conditions"]
     lines = [f"# RAG evaluation: {meta.get('benchmark', '?')}", ""]
-    for key in ("llm", "source", "k", "query", "prompt_version", "seed", "n_questions", "wall_seconds"):
+    for key in ("llm", "source", "k", "query", "temperature", "top_p", "max_tokens", "preset", "prompt_version",
+                "seed", "fallback", "fallback_seed", "n_questions", "wall_seconds"):
         if key in meta and meta[key] is not None:
             lines.append(f"- {key.replace('_', ' ')}: `{meta[key]}`")
     lines += ["", "## Accuracy (%)", "",

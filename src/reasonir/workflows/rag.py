@@ -5,12 +5,20 @@ precomputed run + corpus, or BM25 over a corpus built on the fly), loads the LLM
 :func:`reasonir.llm.load_llm`, answers every question closed-book and with passages, and writes into
 ``--out``:
 
-* ``config.json`` — the resolved configuration;
+* ``config.json`` — the resolved configuration, the preset and the sha256 of every prompt template;
 * ``results.jsonl`` — one row per question (enough to recompute every reported number);
 * ``report.json``, ``report.md``, ``accuracy.png`` — the report;
 * ``generations.<stage>.jsonl`` — resumable generation checkpoints.
 
 ``--report-only`` rebuilds the report from an existing ``results.jsonl`` without any model.
+
+``--preset paper`` (``reasonir/prompts/presets/paper/rag.yaml``) selects the published evaluation's
+settings: the formatted MMLU retrieval query, per-benchmark sampling (greedy MMLU; GPQA at
+temperature 0.7, top-p 0.8), passages per question, and the fixed-seed random fallback. Options that
+differ per benchmark (query, k, max_tokens, temperature, top_p) may be given per benchmark in a
+``benchmark_options: {mmlu: {...}, gpqa: {...}}`` section (config file or preset); a value given for
+all benchmarks (flag or config key) wins over it. Prompt wording is ours and lives in template files
+(``prompts:`` / ``--prompt-template NAME=FILE``, see :mod:`reasonir.prompts.rag`).
 """
 
 from __future__ import annotations
@@ -18,17 +26,21 @@ from __future__ import annotations
 import json
 import logging
 import time
+import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from ..config import save_config, to_dict
+from ..config import check_value, save_config, to_dict
 from ..errors import ConfigError
 from ..io import iter_jsonl, read_corpus, write_jsonl
 from ..llm.base import GenerationParams
 from ..outputs import check_output_dir
-from ..prompts.rag import PROMPT_VERSION
+from ..prompts.presets import preset_digest
+from ..prompts.rag import TEMPLATE_NAMES, RagPrompts
 from ..rag.benchmarks import GPQA_SUBSETS, load_gpqa, load_mmlu
+from ..rag.extract import FALLBACK_RULES
 from ..rag.passages import PassageSource, RetrieverPassageSource, RunPassageSource, corpus_texts
 from ..rag.pipeline import DEFAULT_K, QUERY_MODES, EvalSettings, evaluate_questions
 from ..rag.questions import MMLU_GROUPS, MMLU_SUBJECT_GROUP, MMLU_SUBJECTS, select_questions
@@ -39,11 +51,15 @@ logger = logging.getLogger(__name__)
 
 BENCHMARKS = ("mmlu", "gpqa")
 SEARCH_MODES = ("auto", "dense", "bm25", "bm25q", "hybrid")
+#: options that may differ per benchmark (``benchmark_options``), with their built-in values
+PER_BENCHMARK = {"query": "question", "k": None, "max_tokens": 2048, "temperature": 0.0, "top_p": 1.0}
 
 
 @dataclass
 class RagConfig:
     """Options of ``reasonir rag``."""
+
+    PRESET_SECTION: ClassVar[str] = "rag"
 
     benchmark: str = field(metadata={"help": "benchmark", "choices": BENCHMARKS})
     llm: str | None = field(default=None, metadata={
@@ -64,11 +80,16 @@ class RagConfig:
     limit: int | None = field(default=None, metadata={"help": "evaluate at most N questions"})
     limit_per_subject: int | None = field(default=None, metadata={"help": "at most N questions per subject"})
     k: int | None = field(default=None, metadata={"help": "passages per question (default: 3 MMLU, 5 GPQA)"})
-    query: str = field(default="question", metadata={"help": "retrieval query", "choices": QUERY_MODES})
+    query: str | None = field(default=None, metadata={
+        "help": "retrieval query: formatted = the published MMLU query (subject header, question, options) "
+                "(default: question)", "choices": QUERY_MODES})
     conditions: str = field(default="closed,rag", metadata={"help": "closed, rag or closed,rag"})
-    max_tokens: int = field(default=2048, metadata={"help": "max generated tokens per answer"})
-    temperature: float = field(default=0.0, metadata={"help": "sampling temperature (0 = greedy)"})
-    top_p: float = field(default=1.0, metadata={"help": "nucleus sampling mass"})
+    max_tokens: int | None = field(default=None, metadata={"help": "max generated tokens per answer (default: 2048)"})
+    temperature: float | None = field(default=None, metadata={"help": "sampling temperature (default: 0 = greedy)"})
+    top_p: float | None = field(default=None, metadata={"help": "nucleus sampling mass (default: 1)"})
+    benchmark_options: dict[str, Any] = field(default_factory=dict, metadata={
+        "cli": False, "help": "per-benchmark values of query, k, max_tokens, temperature, top_p: "
+                              "{mmlu: {...}, gpqa: {...}} (a value given for all benchmarks wins)"})
     batch_size: int = field(default=8, metadata={"help": "prompts per LLM call"})
     llm_dtype: str | None = field(default=None, metadata={
         "help": "local LLM compute dtype (transformers and vLLM backends; default: fp32 on CPU, bf16 on GPU)",
@@ -77,12 +98,82 @@ class RagConfig:
         "help": "local LLM device: cpu, cuda, cuda:1, auto (transformers backend)"})
     passage_words: int | None = field(default=None, metadata={"help": "cut each passage to N words"})
     seed: int = field(default=12345, metadata={"help": "seed of GPQA option shuffling and the random fallback"})
+    fallback: str = field(default="per_question", metadata={
+        "help": "random letter for unparseable answers: per_question = seeded per question id; per_run = one "
+                "letter per run from random seeded with --seed (the published evaluation)",
+        "choices": FALLBACK_RULES})
+    preset: str | None = field(default=None, metadata={
+        "help": "settings profile: paper = ReasonIR's published settings; or a folder of <command>.yaml files"})
+    prompts: dict[str, str] = field(default_factory=dict, metadata={
+        "cli": False, "help": "replace prompt templates: {NAME: FILE} (names in reasonir.prompts.rag)"})
+    prompt_template: list[str] = field(default_factory=list, metadata={
+        "help": "replace prompt templates: NAME=FILE ... (e.g. mmlu_rag_user=my.txt; names and placeholders in "
+                "reasonir.prompts.rag; overrides the prompts: section)"})
     bootstrap: int = field(default=1000, metadata={"help": "paired-bootstrap resamples"})
     out: str | None = field(default=None, metadata={"help": "output folder (default: rag-<benchmark>)"})
     cache: str | None = field(default=None, metadata={
         "help": "LLM response cache (SQLite path, or 'off'; default: the user cache, off for GPQA)"})
     chart: bool = field(default=True, metadata={"help": "draw accuracy.png (needs matplotlib)"})
     report_only: bool = field(default=False, metadata={"help": "rebuild the report from OUT/results.jsonl"})
+
+    def __post_init__(self) -> None:
+        hints = typing.get_type_hints(type(self))
+        checked: dict[str, Any] = {}
+        for bench, values in (self.benchmark_options or {}).items():
+            where = f"benchmark_options.{bench}"
+            if bench not in BENCHMARKS:
+                raise ConfigError(f"{where}: unknown benchmark; choose from {', '.join(BENCHMARKS)}")
+            if not isinstance(values, dict):
+                raise ConfigError(f"{where}: expected a mapping of option: value, got {type(values).__name__}")
+            unknown = sorted(set(values) - set(PER_BENCHMARK))
+            if unknown:
+                raise ConfigError(f"{where}: option(s) {', '.join(map(str, unknown))} cannot be set per benchmark; "
+                                  f"valid: {', '.join(PER_BENCHMARK)}")
+            checked[bench] = {k: check_value(v, hints[k], k, where, choices=QUERY_MODES if k == "query" else None)
+                              for k, v in values.items()}
+        self.benchmark_options = checked
+        if self.preset:
+            preset_digest(self.preset, self.PRESET_SECTION)     # an unknown preset fails here, by name
+        self.prompt_files()
+
+    def setting(self, name: str) -> Any:
+        """The value of a per-benchmark option for this run's benchmark.
+
+        Order: the value given for all benchmarks, else ``benchmark_options[benchmark]``, else the
+        built-in value (k: 3 for MMLU, 5 for GPQA).
+        """
+        value = getattr(self, name)
+        if value is None:
+            value = (self.benchmark_options or {}).get(self.benchmark, {}).get(name)
+        if value is None:
+            value = DEFAULT_K.get(self.benchmark, 3) if name == "k" else PER_BENCHMARK[name]
+        return value
+
+    def prompt_files(self) -> dict[str, str]:
+        """The replaced prompt templates, ``{name: file}`` (``prompt_template`` entries win over ``prompts``)."""
+        files = dict(self.prompts or {})
+        for entry in self.prompt_template or []:
+            name, sep, path = entry.partition("=")
+            if not sep or not name.strip() or not path.strip():
+                raise ConfigError(f"prompt_template: {entry!r} is not NAME=FILE (names: {', '.join(TEMPLATE_NAMES)})")
+            files[name.strip()] = path.strip()
+        unknown = sorted(set(files) - set(TEMPLATE_NAMES))
+        if unknown:
+            raise ConfigError(f"prompt templates: unknown name(s) {', '.join(unknown)}; valid names: "
+                              f"{', '.join(TEMPLATE_NAMES)}")
+        return files
+
+    def prompt_set(self) -> RagPrompts:
+        """The run's prompt templates: the built-in ones with this configuration's replacements."""
+        return RagPrompts(self.prompt_files())
+
+    def provenance(self) -> dict[str, Any]:
+        """Preset, prompt templates (sha256 and source) and fallback rule, for ``config.json`` and the report."""
+        prompts = self.prompt_set()
+        return {"preset": self.preset,
+                "preset_sha256": preset_digest(self.preset, self.PRESET_SECTION) if self.preset else None,
+                "prompt_version": prompts.version, "prompt_templates": prompts.manifest(),
+                "fallback": self.fallback, "fallback_seed": self.seed}
 
     def out_dir(self) -> Path:
         return Path(self.out or f"rag-{self.benchmark}")
@@ -119,7 +210,7 @@ def load_questions(cfg: RagConfig):
     return select_questions(questions, cfg.subjects, cfg.limit, cfg.limit_per_subject, known=known)
 
 
-def corpus_text_lookup(corpus: str | None = None, index: str | None = None) -> dict[str, str]:
+def corpus_text_lookup(corpus: str | None = None, index: str | None = None) -> Mapping[str, str]:
     """``{doc_id: passage text}`` from a corpus file/folder or from an index's document store."""
     if index:
         from ..rag.index_source import index_texts
@@ -154,8 +245,7 @@ def open_source(cfg: RagConfig) -> PassageSource | None:
 def _meta(cfg: RagConfig, source_name: str | None, llm_name: str | None) -> dict[str, Any]:
     return {"benchmark": cfg.benchmark, "subset": cfg.subset if cfg.benchmark == "gpqa" else None,
             "split": cfg.split if cfg.benchmark == "mmlu" else None, "llm": llm_name, "source": source_name,
-            "k": cfg.k or DEFAULT_K[cfg.benchmark], "query": cfg.query, "prompt_version": PROMPT_VERSION,
-            "seed": cfg.seed, "max_tokens": cfg.max_tokens, "temperature": cfg.temperature,
+            **{name: cfg.setting(name) for name in PER_BENCHMARK}, "seed": cfg.seed, **cfg.provenance(),
             "config": to_dict(cfg)}
 
 
@@ -185,6 +275,7 @@ def run_rag(cfg: RagConfig, llm=None) -> RagOutcome:
         check_output_dir(cfg.out, "the RAG output folder (--out)")
     t_start = time.perf_counter()
     conditions = cfg.condition_list()
+    prompts = cfg.prompt_set()          # a bad template file fails before any work
     questions = load_questions(cfg)
     source = open_source(cfg) if "rag" in conditions else None
     if "rag" in conditions and source is None:
@@ -206,14 +297,15 @@ def run_rag(cfg: RagConfig, llm=None) -> RagOutcome:
             dtype = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}.get(dtype, dtype)
         llm = load_llm(cfg.llm, **({} if cache is None else {"cache": cache}),
                        dtype=dtype, device=cfg.llm_device, batch_size=cfg.batch_size)
+    temperature = cfg.setting("temperature")
     settings = EvalSettings(
-        conditions=conditions, k=cfg.k, query=cfg.query, batch_size=cfg.batch_size, seed=cfg.seed,
-        passage_words=cfg.passage_words,
-        params=GenerationParams(max_tokens=cfg.max_tokens, temperature=cfg.temperature, top_p=cfg.top_p,
-                                seed=cfg.seed if cfg.temperature > 0 else None))
+        conditions=conditions, k=cfg.setting("k"), query=cfg.setting("query"), batch_size=cfg.batch_size,
+        seed=cfg.seed, passage_words=cfg.passage_words, fallback=cfg.fallback, prompts=prompts,
+        params=GenerationParams(max_tokens=cfg.setting("max_tokens"), temperature=temperature,
+                                top_p=cfg.setting("top_p"), seed=cfg.seed if temperature > 0 else None))
     out = cfg.out_dir()
     out.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, out / "config.json", extra={"prompt_version": PROMPT_VERSION})
+    save_config(cfg, out / "config.json", extra=cfg.provenance())
     logger.info("%s: %d questions, conditions %s, source %s, llm %s", cfg.benchmark, len(questions),
                 ",".join(conditions), getattr(source, "name", None), llm.name)
     outcome = evaluate_questions(questions, llm, source, settings, out)
