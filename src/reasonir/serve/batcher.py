@@ -3,8 +3,10 @@
 Concurrent ``/search`` requests with the same parameters are gathered for up to ``max_wait``
 seconds (or ``max_batch`` requests) and searched in one :meth:`Index.search` call: the queries are
 encoded in one encoder batch and scored in one matrix product, so 200 simultaneous requests cost a
-few batched calls instead of 200 single ones. Running all model work on one thread also keeps the
-encoder (tokenizers are not thread-safe) and the BLAS/torch thread pools uncontended.
+few batched calls instead of 200 single ones. When a batched call fails, its requests are run again
+one at a time, so a request that fails cannot fail the others batched with it. Running all model
+work on one thread also keeps the encoder (tokenizers are not thread-safe) and the BLAS/torch
+thread pools uncontended.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ class Batcher:
         max_wait: seconds to wait for more items after the first one arrives.
     """
 
-    def __init__(self, batch_fn: Callable[[Hashable, list[Any]], list[Any]], max_batch: int = 32,
+    def __init__(self, batch_fn: Callable[[Any, list[Any]], list[Any]], max_batch: int = 32,
                  max_wait: float = 0.002):
         self._fn = batch_fn
         self._max_batch = max(1, max_batch)
@@ -80,16 +82,43 @@ class Batcher:
                 self._run_group(key, entries)
 
     def _run_group(self, key: Hashable, entries: list[tuple]) -> None:
-        try:
-            if isinstance(key, tuple) and key and key[0] == "__call__":
-                results = [entry[1]() for entry in entries]
-            else:
-                results = self._fn(key, [entry[1] for entry in entries])
-            outcomes = [(r, None) for r in results]
-        except Exception as exc:  # delivered to every waiting request
-            outcomes = [(None, exc)] * len(entries)
+        if isinstance(key, tuple) and key and key[0] == "__call__":
+            outcomes = [_call(entry[1]) for entry in entries]     # plain calls: each one on its own
+        else:
+            outcomes = self._run_batch(key, entries)
         for (_, _, fut, loop), (result, exc) in zip(entries, outcomes):
             loop.call_soon_threadsafe(_resolve, fut, result, exc)
+
+    def _run_batch(self, key: Hashable, entries: list[tuple]) -> list[tuple[Any, BaseException | None]]:
+        """One batched call; if it fails, each item again on its own, so only a failing item gets an error."""
+        items = [entry[1] for entry in entries]
+        try:
+            results = self._fn(key, items)
+            if len(results) != len(items):
+                raise RuntimeError(f"batch function returned {len(results)} results for {len(items)} items")
+            return [(r, None) for r in results]
+        except Exception as exc:  # noqa: BLE001 - handed to the request(s) that caused it, below
+            if len(items) == 1:
+                return [(None, exc)]
+            logger.info("a batch of %d requests failed (%s: %s); running them one by one",
+                        len(items), type(exc).__name__, exc)
+        outcomes: list[tuple[Any, BaseException | None]] = []
+        for item in items:
+            try:
+                result = self._fn(key, [item])
+                if len(result) != 1:
+                    raise RuntimeError(f"batch function returned {len(result)} results for 1 item")
+                outcomes.append((result[0], None))
+            except Exception as err:  # noqa: BLE001 - handed to the one request that caused it
+                outcomes.append((None, err))
+        return outcomes
+
+
+def _call(fn: Callable[[], Any]) -> tuple[Any, BaseException | None]:
+    try:
+        return fn(), None
+    except Exception as exc:  # noqa: BLE001 - handed to the request that made the call
+        return None, exc
 
 
 def _resolve(fut: asyncio.Future, result: Any, exc: BaseException | None) -> None:
