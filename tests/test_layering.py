@@ -6,8 +6,8 @@ from pathlib import Path
 PKG = Path(__file__).resolve().parents[1] / "src" / "reasonir"
 
 LAYERS = {
-    0: {"types", "errors", "io", "config", "prompts", "analysis", "_logging", "embedded", "trainio", "outputs",
-        "ids", "fileio", "__init__"},
+    0: {"types", "errors", "io", "config", "prompts", "analysis", "_logging", "embedded", "trainio", "netguard",
+        "outputs", "ids", "fileio", "__init__"},
     1: {"data", "evaluate", "llm"},
     2: {"encode"},
     3: {"retrieve", "rerank", "rewrite", "index", "synth", "train", "query_variants"},

@@ -21,6 +21,7 @@ def _run(args: argparse.Namespace) -> int:
     from ..serve.server import ServeConfig, serve
 
     cfg = from_args(ServeConfig, args)
+    cfg.validate()                     # an empty --api-key etc. fails here, before "serving ..." is printed
     print(f"serving {cfg.index_dir} on http://{cfg.host}:{cfg.port}/  (Ctrl-C to stop)", flush=True)
     serve(cfg)
     return 0

@@ -7,21 +7,23 @@ Endpoints:
 * ``GET /documents/{id}`` — one document (ids may contain ``/``);
 * ``POST /v1/embeddings`` — OpenAI-compatible embeddings from the index's encoder (extension fields:
   ``input_type`` ``"query"``/``"document"``, ``instruction``);
-* ``GET /health`` — status and index summary; ``GET /`` — a web page to search.
+* ``GET /health`` — status and index summary; ``GET /`` — a web page to search;
+* ``GET /docs`` — the API reference (``/openapi.json``: the schema); both work offline.
 
 Limits: request bodies over ``max_body_bytes`` get 413; every field is validated and a bad request
-gets a 4xx whose body names the field and the problem. With an API key, every endpoint but ``/``
-and ``/health`` needs ``Authorization: Bearer KEY`` (or ``X-API-Key: KEY``). The server binds to
-127.0.0.1 unless told otherwise.
+gets a 4xx whose body names the field and the problem (non-finite numbers and blank queries
+included). A request that fails inside the model worker fails alone, never the requests batched
+with it. With an API key, every endpoint but ``/`` and ``/health`` needs ``Authorization: Bearer
+KEY`` (or ``X-API-Key: KEY``); without one, only requests whose ``Host`` header names this machine
+are answered (DNS-rebinding defence). The server binds to 127.0.0.1 unless told otherwise.
 """
 
-# no ``from __future__ import annotations``: FastAPI must see the request models defined in create_app
+# no ``from __future__ import annotations``: FastAPI must see the request models built in create_app
 import base64
 import contextlib
-import hmac
 import logging
 import time
-from dataclasses import dataclass
+from collections.abc import Awaitable, Iterable
 from importlib import resources
 from typing import Any, Literal
 
@@ -29,66 +31,78 @@ import numpy as np
 
 from ..errors import ReasonIRError, require
 from ..index import Index, make_snippet
+from ..netguard import AllowedHosts, echo, key_from_headers, key_matches, normalize_api_key
 from .batcher import Batcher
-from .limits import BodyLimitMiddleware, validation_message
+from .docs import CONTENT_SECURITY_POLICY, render_api_page
+from .limits import BodyLimitMiddleware, HostCheckMiddleware, validation_message
+from .models import Mode, ServeLimits, has_words, texts_have_words, usable_weights
 
 logger = logging.getLogger(__name__)
 
-
-@dataclass
-class ServeLimits:
-    """Request limits (each rejected with a 4xx that names the limit)."""
-
-    max_body_bytes: int = 1 << 20
-    max_query_chars: int = 32768
-    max_k: int = 1000
-    max_candidates: int = 10000
-    max_embedding_inputs: int = 256
-    max_batch: int = 32
-    batch_wait_ms: float = 2.0
+__all__ = ["ServeLimits", "create_app"]
 
 
-def create_app(index: Index, api_key: str | None = None, limits: ServeLimits | None = None):
+def create_app(index: Index, api_key: str | None = None, limits: ServeLimits | None = None,
+               allowed_hosts: AllowedHosts | Iterable[str] | None = None):
     """A FastAPI app serving ``index``.
 
     Args:
         index: an opened index.
-        api_key: when set, required on every endpoint except ``/`` and ``/health``.
+        api_key: when set, required on every endpoint except ``/`` and ``/health`` (``/docs`` and
+            ``/openapi.json`` included); an empty key is refused.
         limits: request limits.
+        allowed_hosts: the ``Host`` header values to answer (an :class:`AllowedHosts`, or extra
+            names added to the loopback ones). Default: loopback names only when there is no API
+            key (a defence against DNS rebinding), no check with a key.
+
+    Raises:
+        ConfigError: for an empty API key or a malformed allowed host.
     """
     fastapi = require("fastapi", "serve")
     from fastapi import Depends, FastAPI, HTTPException, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import HTMLResponse, JSONResponse
-    from pydantic import BaseModel, ConfigDict, Field
+    from pydantic import BaseModel, ConfigDict, Field, field_validator
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
+    api_key = normalize_api_key(api_key, "api_key")
+    if allowed_hosts is not None and not isinstance(allowed_hosts, AllowedHosts):
+        allowed_hosts = AllowedHosts.for_server("127.0.0.1", allowed_hosts)
+    if allowed_hosts is None and api_key is None:
+        allowed_hosts = AllowedHosts()
     limits = limits or ServeLimits()
-    qmax = limits.max_query_chars
+    qmax, max_k, max_candidates = limits.max_query_chars, limits.max_k, limits.max_candidates
+    default_mode: Mode = "hybrid" if index.has_bm25 else "dense"
+    finite = ConfigDict(extra="forbid", allow_inf_nan=False)     # NaN/Infinity parse as JSON: refuse them
 
     class SearchRequest(BaseModel):
-        model_config = ConfigDict(extra="forbid")
+        model_config = finite
         query: str = Field(min_length=1, max_length=qmax, description="the question, any length up to the limit")
-        k: int = Field(10, ge=1, le=limits.max_k)
-        mode: Literal["dense", "bm25", "bm25q", "hybrid"] = "hybrid" if index.has_bm25 else "dense"
-        instruction: str | None = Field(None, max_length=qmax)
-        fusion: Literal["interpolate", "rrf"] = "interpolate"
-        weights: tuple[float, float] = (0.5, 0.5)
-        rrf_k: float = Field(60.0, ge=0)
-        candidates: int = Field(100, ge=1, le=limits.max_candidates)
-        bm25_mode: Literal["bm25", "bm25q"] = "bm25"
-        exact: bool = False
-        snippet_chars: int = Field(240, ge=0, le=10000)
-        include_text: bool = False
+        k: int = Field(10, ge=1, le=max_k, description="how many results")
+        mode: Mode = Field(default_mode, description="retrieval method")
+        instruction: str | None = Field(None, max_length=qmax, description="retrieval instruction for the encoder")
+        fusion: Literal["interpolate", "rrf"] = Field("interpolate", description="how hybrid mode fuses")
+        weights: tuple[float, float] = Field((0.5, 0.5), description="dense and BM25 weights (hybrid)")
+        rrf_k: float = Field(60.0, ge=0, description="RRF constant")
+        candidates: int = Field(100, ge=1, le=max_candidates, description="candidates per system (hybrid)")
+        bm25_mode: Literal["bm25", "bm25q"] = Field("bm25", description="BM25 variant inside hybrid")
+        exact: bool = Field(False, description="exact search even when an ANN index exists")
+        snippet_chars: int = Field(240, ge=0, le=10000, description="snippet length (0: none)")
+        include_text: bool = Field(False, description="return each document's full text")
+
+        _query = field_validator("query")(has_words)
+        _weights = field_validator("weights")(usable_weights)
 
     class EmbeddingRequest(BaseModel):
-        model_config = ConfigDict(extra="ignore")
+        model_config = ConfigDict(extra="ignore", allow_inf_nan=False)     # OpenAI clients send extra fields
         input: str | list[str] = Field(description="text or list of texts (token arrays are not supported)")
         model: str | None = None
         encoding_format: Literal["float", "base64"] = "float"
         dimensions: int | None = Field(None, ge=1)
-        input_type: Literal["query", "document"] = "document"
-        instruction: str | None = Field(None, max_length=qmax)
+        input_type: Literal["query", "document"] = Field("document", description="encode as queries or documents")
+        instruction: str | None = Field(None, max_length=qmax, description="query instruction (input_type query)")
+
+        _input = field_validator("input")(texts_have_words)
 
     def run_search(key: tuple, requests: list[SearchRequest]) -> list[dict[str, Any]]:
         first = requests[0]
@@ -118,19 +132,35 @@ def create_app(index: Index, api_key: str | None = None, limits: ServeLimits | N
         yield
         batcher.close()
 
-    app = FastAPI(title="reasonir", version=_version(), lifespan=lifespan,
+    # FastAPI's /docs and /redoc load scripts from a CDN: off; /docs is served below, offline
+    app = FastAPI(title="reasonir", version=_version(), lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url=None,
                   description="Search an index of documents with reasoning-heavy questions (dense, BM25, hybrid).")
     app.add_middleware(BodyLimitMiddleware, limit=limits.max_body_bytes)
+    if allowed_hosts is not None:
+        app.add_middleware(HostCheckMiddleware, allowed=allowed_hosts)    # outermost: checked first
+        if allowed_hosts.any_host and api_key is None:
+            logger.warning("no API key and any Host header accepted: web pages elsewhere may reach this server "
+                           "through DNS rebinding")
     app.state.index, app.state.batcher = index, batcher
 
     def check_key(request: Request) -> None:
         if api_key is None:
             return
-        auth = request.headers.get("authorization", "")
-        given = auth[7:].strip() if auth.lower().startswith("bearer ") else request.headers.get("x-api-key", "")
-        if not given or not hmac.compare_digest(given.encode(), api_key.encode()):
+        if not key_matches(key_from_headers(request.headers.get), api_key):
             raise HTTPException(401, "missing or invalid API key: send `Authorization: Bearer KEY`",
                                 headers={"WWW-Authenticate": "Bearer"})
+
+    async def on_worker(what: str, work: Awaitable[Any]) -> Any:
+        """Await model work; an unexpected failure becomes a 500 that names the request, not the internals."""
+        try:
+            return await work
+        except (ReasonIRError, StarletteHTTPException):
+            raise
+        except Exception as exc:
+            logger.error("%s failed", what, exc_info=exc)
+            raise HTTPException(500, f"internal error while {what} ({type(exc).__name__}); this request could "
+                                     "not be answered, the server log has the details") from None
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -156,17 +186,15 @@ def create_app(index: Index, api_key: str | None = None, limits: ServeLimits | N
         if req.mode not in index.modes:
             raise HTTPException(400, f"mode {req.mode!r} is not available: this index supports "
                                      f"{', '.join(index.modes)} (build it with --bm25 for bm25/bm25q/hybrid)")
-        if req.weights[0] < 0 or req.weights[1] < 0 or sum(req.weights) == 0:
-            raise HTTPException(422, "weights must be two non-negative numbers, not both zero")
         key = (req.k, req.mode, req.instruction, req.fusion, req.weights, req.rrf_k, req.candidates, req.bm25_mode,
                req.exact)
-        return await batcher.submit(key, req)
+        return await on_worker("searching", batcher.submit(key, req))
 
     @app.get("/documents/{doc_id:path}", dependencies=[Depends(check_key)])
     async def document(doc_id: str) -> dict[str, Any]:
-        doc = await batcher.run(lambda: index.get(doc_id))
+        doc = await on_worker("reading a document", batcher.run(lambda: index.get(doc_id)))
         if doc is None:
-            raise HTTPException(404, f"no document with id {doc_id!r} in this index")
+            raise HTTPException(404, f"no document with id {echo(doc_id)} in this index")
         return {"id": doc.id, "title": doc.title, "text": doc.text, "metadata": doc.metadata}
 
     @app.post("/v1/embeddings", dependencies=[Depends(check_key)])
@@ -189,7 +217,7 @@ def create_app(index: Index, api_key: str | None = None, limits: ServeLimits | N
                 return index.encode_queries(texts, req.instruction)
             return index.encode_documents(texts)
 
-        vecs = await batcher.run(encode)
+        vecs = await on_worker("embedding", batcher.run(encode))
         data = []
         for i, v in enumerate(vecs):
             emb: Any = (base64.b64encode(np.asarray(v, dtype="<f4").tobytes()).decode("ascii")
@@ -201,9 +229,19 @@ def create_app(index: Index, api_key: str | None = None, limits: ServeLimits | N
 
     page = resources.files("reasonir.serve").joinpath("static/index.html").read_text(encoding="utf-8")
 
+    html_headers = {"Content-Security-Policy": CONTENT_SECURITY_POLICY, "X-Content-Type-Options": "nosniff"}
+
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    async def home() -> str:
-        return page
+    async def home() -> HTMLResponse:
+        return HTMLResponse(page, headers=html_headers)
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(check_key)])
+    async def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False, dependencies=[Depends(check_key)])
+    async def docs() -> HTMLResponse:
+        return HTMLResponse(render_api_page(app.openapi()), headers=html_headers)
 
     del fastapi
     return app

@@ -1,10 +1,35 @@
-"""Request-size limiting (ASGI middleware) and readable validation errors."""
+"""Request guards as ASGI middleware (body size, ``Host`` header) and readable validation errors.
+
+The checks themselves live in :mod:`reasonir.netguard`, shared with ``reasonir llm-serve``.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
 from typing import Any
+
+from ..netguard import AllowedHosts, echo
+
+#: most per-field problems listed in a 422 body
+MAX_ERROR_DETAILS = 20
+
+
+class HostCheckMiddleware:
+    """Answer 400 to a request whose ``Host`` header ``allowed`` does not accept (DNS-rebinding defence)."""
+
+    def __init__(self, app, allowed: AllowedHosts):
+        self.app = app
+        self.allowed = allowed
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            raw = dict(scope.get("headers") or []).get(b"host")
+            host = raw.decode("latin-1") if raw is not None else None
+            if not self.allowed.allows(host):
+                await _send_json(send, 400, {"error": self.allowed.refusal(host or "")})
+                return
+        await self.app(scope, receive, send)
 
 
 class BodyLimitMiddleware:
@@ -61,12 +86,7 @@ class BodyLimitMiddleware:
 
 def _too_large_type() -> type[Exception]:
     """Raised while the app reads the body: an HTTPException, which FastAPI hands to its error handler."""
-    try:
-        from starlette.exceptions import HTTPException
-    except ImportError:  # pragma: no cover - plain ASGI apps
-        class HTTPException(Exception):  # noqa: N818
-            def __init__(self, status_code: int, detail: str):
-                super().__init__(detail)
+    from starlette.exceptions import HTTPException
 
     class TooLarge(HTTPException):
         pass
@@ -82,16 +102,24 @@ async def _send_json(send, status: int, body: dict[str, Any]) -> None:
 
 
 def validation_message(errors: Sequence[dict[str, Any]]) -> tuple[str, list[dict[str, str]]]:
-    """A one-line summary and per-field details of pydantic validation errors."""
+    """A one-line summary and per-field details of pydantic validation errors.
+
+    Field names and the number of details are capped: a request cannot make the answer large.
+    """
     details = []
-    for err in errors:
+    for err in list(errors)[:MAX_ERROR_DETAILS]:
         loc = [str(p) for p in err.get("loc", ()) if p != "body"]
-        field = ".".join(loc) or "body"
-        msg = err.get("msg", "invalid value")
+        field = echo(".".join(loc), quote=False) or "body"
+        msg = str(err.get("msg", "invalid value"))
+        if err.get("type") == "value_error":
+            msg = msg.removeprefix("Value error, ")       # our own validators' messages read as they are
+        msg = echo(msg, 200, quote=False)
         if err.get("type") == "json_invalid":
             field, msg = "body", "the body is not valid JSON"
         elif err.get("type") == "extra_forbidden":
             msg = "unknown field (check the spelling; see /docs for the accepted fields)"
         details.append({"field": field, "message": msg})
+    if len(errors) > MAX_ERROR_DETAILS:
+        details.append({"field": "body", "message": f"and {len(errors) - MAX_ERROR_DETAILS} more problems"})
     summary = "; ".join(f"{d['field']}: {d['message']}" for d in details[:5]) or "invalid request"
     return f"invalid request: {summary}", details
