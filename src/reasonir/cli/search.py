@@ -10,11 +10,14 @@ import argparse
 import json
 import os
 import sys
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ..config import add_arguments, from_args
 from ..types import Run, top_k
 from ._common import format_metrics, print_json
+
+if TYPE_CHECKING:
+    from ..workflows.search import SearchConfig
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,7 +39,7 @@ def _run(args: argparse.Namespace) -> int:
     outcome = run_search(cfg)
     if outcome.results is not None:
         if args.json:
-            print_json({"query": cfg.query, "mode": cfg.mode, "results": outcome.results,
+            print_json({"query": cfg.query, "mode": cfg.mode, **_fusion_fields(cfg), "results": outcome.results,
                         "seconds": round(outcome.seconds, 4)})
             return 0
         if not outcome.results:
@@ -52,7 +55,8 @@ def _run(args: argparse.Namespace) -> int:
             return 0
         print(line + "  -> stdout", file=sys.stderr)
         return 0
-    summary = {"queries": outcome.num_queries, "mode": cfg.mode, "seconds": round(outcome.seconds, 3),
+    summary = {"queries": outcome.num_queries, "mode": cfg.mode, **_fusion_fields(cfg),
+               "seconds": round(outcome.seconds, 3),
                "queries_per_second": round(outcome.num_queries / outcome.seconds, 2) if outcome.seconds else None,
                "out": cfg.out}
     if outcome.evaluation is not None:
@@ -66,6 +70,14 @@ def _run(args: argparse.Namespace) -> int:
             line += "  " + format_metrics(outcome.evaluation.mean)
         print(line + (f"  -> {cfg.out}" if cfg.out else ""))
     return 0
+
+
+def _fusion_fields(cfg: SearchConfig) -> dict[str, Any]:
+    """How a hybrid search combined its systems (and the preset it resolved from), for ``--json`` output."""
+    out: dict[str, Any] = {"preset": cfg.preset} if cfg.preset else {}
+    if cfg.mode == "hybrid":
+        out.update(fusion=cfg.fusion, bm25_mode=cfg.bm25_mode, weights=cfg.weights)
+    return out
 
 
 def _print_run(run: Run, k: int, tag: str, as_json: bool, stream: TextIO | None = None) -> bool:

@@ -10,7 +10,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 from ..config import save_config
 from ..errors import ConfigError
@@ -27,6 +27,8 @@ logger = logging.getLogger(__name__)
 @dataclass
 class SearchConfig:
     """Options of ``reasonir search``."""
+
+    PRESET_SECTION: ClassVar[str] = "search"
 
     index_dir: str = field(metadata={"positional": True, "help": "an index built by `reasonir index build`"})
     query: str | None = field(default=None, metadata={"positional": True, "help": "one query (or use --queries)"})
@@ -53,6 +55,8 @@ class SearchConfig:
     metrics: str = field(default="ndcg@10,recall@10,mrr@10", metadata={
         "help": "metrics reported with --qrels; those deeper than -k are not reported (a warning)"})
     snippet_chars: int = field(default=240, metadata={"help": "snippet length in the printed results"})
+    preset: str | None = field(default=None, metadata={
+        "help": "settings profile: paper = ReasonIR's published settings; or a folder of <command>.yaml files"})
 
 
 @dataclass
