@@ -35,6 +35,12 @@ demo-scifact: install
 test: install browser
 	$(BIN)/python -m pytest -q
 
+# static checks (configuration in pyproject.toml): ruff's lint rules, then mypy over src/reasonir
+.PHONY: check
+check: install
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
+
 test-slow: install
 	$(BIN)/python -m pytest -q -m slow
 
