@@ -1,7 +1,7 @@
 """InfoNCE, cross-device gathering and GradCache: exact equivalences with stated tolerances.
 
 * loss vs a naive per-query loop (float64): |Δ| <= 1e-5;
-* 2 gloo processes (DDP, gathered negatives) vs one process on the concatenated batch: loss
+* 2 gloo processes (DDP, gathered negatives, ``gradient="sum"``) vs one process on the concatenated batch: loss
   |Δ| <= 1e-6 + 1e-6·|L| (float32 summation order), parameter gradients max |Δ| <= 1e-6 + 1e-4·max|g|;
 * GradCache vs full batch: parameter gradients max |Δ| <= 1e-6 + 1e-4·max|g| (float32).
 """
@@ -165,7 +165,7 @@ def _worker(rank: int, world: int, port: int, mode: str, out_dir: str) -> None:
         passages = [n + i * GROUP + j for i in queries for j in range(GROUP)]   # [pos_i, neg_i] per query
         model = torch.nn.parallel.DistributedDataParallel(_tiny_model())
         embed = lambda idx: model(feats[list(idx)])                              # noqa: E731
-        loss_fn = ContrastiveLoss(0.02, cross_device=True)
+        loss_fn = ContrastiveLoss(0.02, cross_device=True, gradient="sum")   # GritLM's mean: test_train_gritlm
         if mode == "full":
             out = full_batch_step(embed, queries, passages, loss_fn)
         else:

@@ -130,7 +130,8 @@ def test_cli_trains_minilm_and_the_checkpoint_serves_retrieve_and_http(tmp_path,
 @pytest.mark.slow
 @pytest.mark.integration
 def test_torchrun_two_processes_follow_the_single_process_trajectory(tmp_path):
-    """`torchrun --nproc_per_node 2 reasonir train` (gloo DDP, gathered negatives) logs the same losses and
+    """`torchrun --nproc_per_node 2 reasonir train` (gloo DDP, gathered negatives, cross_device_gradient: sum
+    -- the single-process gradient, not GritLM's mean over processes) logs the same losses and
     ends with the same weights as one process on the same global batches (|Δloss| <= 1e-5, |Δemb| <= 1e-5)."""
     import os
     import socket
@@ -142,7 +143,7 @@ def test_torchrun_two_processes_follow_the_single_process_trajectory(tmp_path):
     (tmp_path / "cfg.yaml").write_text(
         f"train_data: [{tmp_path / 'train.jsonl'}]\nmodel: {tmp_path / 'tiny'}\nbatch_size: 8\nmax_steps: 4\n"
         "learning_rate: 1.0e-3\nwarmup_ratio: 0\ntemperature: 0.05\nlogging_steps: 1\nquery_max_length: 32\n"
-        "passage_max_length: 32\ncpu: true\n", encoding="utf-8")
+        "passage_max_length: 32\ncpu: true\ncross_device_gradient: sum\n", encoding="utf-8")   # sum: same as 1 process
     exe = os.path.join(os.path.dirname(sys.executable), "reasonir")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -2,29 +2,35 @@
 
 Defaults follow the ReasonIR-8B recipe where it does not depend on the hardware (InfoNCE τ = 0.02,
 one positive + one hard negative per query, cross-device negatives, lr 2e-5 constant after 6 %
-warm-up, single-source batches, AdamW without weight decay, gradient clipping at 1.0); the batch
-size, number of steps and lengths default to values a single machine can run. ``examples/
-train_reasonir_8b.yaml`` holds the full recipe, ``examples/train_cpu_demo.yaml`` the CPU demo.
+warm-up, single-source batches, AdamW without weight decay, gradient clipping at 1.0, GritLM's
+mean of the processes' gradients); the batch size, number of steps and lengths default to values a
+single machine can run. ``--preset paper`` (``src/reasonir/prompts/presets/paper/train.yaml``) and
+``examples/train_reasonir_8b.yaml`` hold the full recipe, ``examples/train_cpu_demo.yaml`` the CPU demo.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from ..errors import ConfigError
 
 SCHEDULERS = ("constant_with_warmup", "constant", "linear", "cosine")
 DTYPES = ("auto", "fp32", "bf16", "fp16")
 PRECISIONS = ("no", "bf16", "fp16")
+#: how the processes' gradients combine with cross-device negatives (see reasonir.train.loss)
+CROSS_DEVICE_GRADIENTS = ("mean", "sum")
 
 
 @dataclass
 class TrainConfig:
     """Options of ``reasonir train``."""
 
-    train_data: list[str] = field(metadata={
+    #: the file of a preset folder that holds this command's settings (``<preset>/train.yaml``)
+    PRESET_SECTION: ClassVar[str] = "train"
+
+    train_data: list[str | dict[str, Any]] = field(metadata={
         "help": "training sources: JSONL files/folders (GritLM/ReasonIR, sentence-transformers or Tevatron "
                 "rows) or beir:PATH qrels; in YAML a source may be a mapping {path, weight, split, negatives, "
                 "num_negatives, query_instruction}"})
@@ -41,6 +47,11 @@ class TrainConfig:
     batch_size: int = field(default=16, metadata={
         "help": "queries per optimizer step over all processes (ReasonIR: 2048)"})
     cross_device: bool = field(default=True, metadata={"help": "use other processes' passages as negatives"})
+    cross_device_gradient: str = field(default="mean", metadata={
+        "help": "with cross-device negatives, how the processes' gradients combine: mean = GritLM/ReasonIR (the "
+                "engine averages each process's gradient of the global loss, i.e. the global-batch gradient / "
+                "number of processes, then clips); sum = the single-process gradient of the global batch",
+        "choices": CROSS_DEVICE_GRADIENTS})
     gradcache: bool = field(default=False, metadata={
         "help": "GradCache: exact large-batch loss with memory bounded by chunk_size"})
     chunk_size: int = field(default=8, metadata={"help": "texts per forward pass in GradCache mode"})
@@ -72,6 +83,8 @@ class TrainConfig:
     report_to: list[str] = field(default_factory=list, metadata={
         "help": "experiment trackers for accelerate (tensorboard, wandb, ...)"})
     cpu: bool = field(default=False, metadata={"help": "train on CPU even when a GPU is present"})
+    preset: str | None = field(default=None, metadata={
+        "help": "settings profile: paper = ReasonIR's published settings; or a folder of <command>.yaml files"})
 
     def check(self) -> None:
         """Validate value ranges.
@@ -96,11 +109,16 @@ class TrainConfig:
         if self.learning_rate <= 0:
             raise ConfigError(f"learning_rate must be positive, got {self.learning_rate}")
         for name, value, choices in (("lr_scheduler", self.lr_scheduler, SCHEDULERS), ("dtype", self.dtype, DTYPES),
-                                     ("mixed_precision", self.mixed_precision, PRECISIONS)):
+                                     ("mixed_precision", self.mixed_precision, PRECISIONS),
+                                     ("cross_device_gradient", self.cross_device_gradient, CROSS_DEVICE_GRADIENTS)):
             if value not in choices:
                 raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
         if isinstance(self.train_data, (str, dict)):
             self.train_data = [self.train_data]
+        for i, source in enumerate(self.train_data):
+            if not isinstance(source, (str, dict)):
+                raise ConfigError(f"train_data[{i}] must be a path/spec string or a mapping {{path, weight, ...}}, "
+                                  f"got {type(source).__name__} {source!r}")
 
     def total_steps(self, steps_per_epoch: int) -> int:
         """Optimizer steps of the run: ``max_steps`` or ``ceil(epochs x steps_per_epoch)``."""

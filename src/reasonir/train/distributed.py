@@ -7,10 +7,12 @@ position in the gathered list: the loss computed on the concatenation back-propa
 shard only (the other shards are constants here; their own processes differentiate them).
 
 Because every process then computes the **same** full-batch loss ``L`` but differentiates only its own
-shard, process ``r`` obtains ``dL/dx_r``; data-parallel engines (DDP, FSDP, DeepSpeed) *average*
-parameter gradients over the ``W`` processes, so the loss is multiplied by ``W`` before backward
-(:func:`world_size` tells the loss how much) to recover the exact single-process gradient
-``sum_r dL/dx_r · dx_r/dθ``. The order of the concatenation is rank-major, so a per-process layout
+shard, process ``r`` obtains ``g_r = dL/dx_r · dx_r/dθ``; data-parallel engines (DDP, FSDP, DeepSpeed)
+*average* parameter gradients over the ``W`` processes, giving ``mean_r g_r = ∇L / W``. That mean is
+what GritLM (and so ReasonIR-8B) trains with, and the default of
+:class:`~reasonir.train.loss.ContrastiveLoss`; its ``gradient="sum"`` multiplies the loss by ``W``
+(:func:`world_size` tells it how much) to recover the single-process gradient ``sum_r g_r = ∇L``.
+The order of the concatenation is rank-major, so a per-process layout
 ``[pos_i, neg_i1, ..., neg_i(G-1)]`` for query ``i`` stays ``[pos, negs]`` per global query ``i`` and
 the target of global query ``i`` is passage ``i·G`` (gathering passages per column instead, then
 indexing as if they were grouped, trains queries towards their hard negatives).

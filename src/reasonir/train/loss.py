@@ -11,8 +11,16 @@ positive and negatives are negatives too; there are no query-query or passage-pa
 false-negative masking, as in the ReasonIR recipe (τ = 0.02, ``G`` = 2).
 
 With ``cross_device=True`` the embeddings of all processes are gathered first
-(:func:`reasonir.train.distributed.gather_with_grad`) and the objective is scaled by the world size
-so that data-parallel gradient averaging yields the single-process gradient of the global batch.
+(:func:`reasonir.train.distributed.gather_with_grad`): every process computes the same global-batch
+loss ``L`` and differentiates it through its own shard. How the processes' gradients then combine
+is ``gradient`` (see :data:`CROSS_DEVICE_GRADIENTS`):
+
+* ``"mean"`` (default; GritLM and so ReasonIR-8B): the objective is ``L`` itself; the data-parallel
+  engine averages, so the synchronised gradient is the mean over the ``W`` processes of the
+  per-process gradients of ``L``, i.e. ``∇L / W``. Gradient clipping (1.0 in the recipe) acts on
+  that mean, as in the published training;
+* ``"sum"``: the objective is ``W · L``, so the averaged gradient is ``∇L``, the gradient of one
+  process holding the whole global batch (the same trajectory on any number of processes).
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ConfigError
+from .config import CROSS_DEVICE_GRADIENTS
 from .distributed import gather_with_grad, is_distributed, world_size
 
 SIMILARITIES = ("cos", "dot")
@@ -87,7 +96,8 @@ class LossOutput:
     """What one loss evaluation returns.
 
     Attributes:
-        objective: the tensor to back-propagate (the loss times the world size when gathering).
+        objective: the tensor to back-propagate: the loss, times the world size when gathering with
+            ``gradient="sum"``.
         loss: the global-batch InfoNCE value (detached), identical on every process.
         accuracy: fraction of global queries whose positive scores highest (detached).
         num_queries: global number of queries the loss averaged over.
@@ -107,13 +117,21 @@ class ContrastiveLoss:
         cross_device: gather queries and passages from every process (no effect without a process
             group).
         similarity: ``"cos"`` (default) or ``"dot"``.
+        gradient: ``"mean"`` (GritLM / ReasonIR: the engine's average of every process's gradient of
+            the global loss) or ``"sum"`` (the single-process gradient of the global batch); only
+            matters when gathering across processes (see the module docstring).
     """
 
-    def __init__(self, temperature: float = 0.02, cross_device: bool = True, similarity: str = "cos"):
+    def __init__(self, temperature: float = 0.02, cross_device: bool = True, similarity: str = "cos",
+                 gradient: str = "mean"):
         if temperature <= 0:
             raise ConfigError(f"temperature must be positive, got {temperature}")
         if similarity not in SIMILARITIES:
             raise ConfigError(f"unknown similarity {similarity!r}; choose one of {', '.join(SIMILARITIES)}")
+        if gradient not in CROSS_DEVICE_GRADIENTS:
+            raise ConfigError(f"unknown cross-device gradient {gradient!r}; choose one of "
+                              f"{', '.join(CROSS_DEVICE_GRADIENTS)}")
+        self.gradient = gradient
         self.temperature = float(temperature)
         self.cross_device = bool(cross_device)
         self.similarity = similarity
@@ -124,7 +142,7 @@ class ContrastiveLoss:
         scale = 1
         if self.cross_device and is_distributed():
             q, p = gather_with_grad(q), gather_with_grad(p)
-            scale = world_size()
+            scale = world_size() if self.gradient == "sum" else 1
         g = group_size_of(q.shape[0], p.shape[0])
         scores = score_matrix(q, p, self.temperature, self.similarity)           # [N, N·G]
         target = torch.arange(q.shape[0], device=scores.device) * g               # [N]

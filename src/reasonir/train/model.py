@@ -7,7 +7,13 @@ own helpers, so training and inference format a text identically:
 
 * :class:`~reasonir.encode.LLMEncoder` — ``prompt_format.prefix(instruction) + text`` tokenised by
   ``LLMEncoder.tokenize`` (real BOS), pooled from ``len(prefix_ids(instruction))`` on (BOS and the
-  instruction prefix excluded), right padding, mean pooling (:mod:`reasonir.encode.pooling`);
+  instruction prefix excluded), right padding, mean pooling (:mod:`reasonir.encode.pooling`). As in
+  GritLM's training collator (which trained ReasonIR-8B), the instruction is first stripped of
+  :data:`INSTRUCTION_STRIP` at both ends (``"Retrieve documents: "`` trains as
+  ``"<|user|>\nRetrieve documents\n<|embed|>\n"``) and one that strips to nothing takes the
+  instruction-less prefix (:func:`training_instruction`). Inference does not strip (neither does the
+  released model's ``encode``); BRIGHT's instructions are unchanged by the strip, so training and
+  evaluation format them identically;
 * :class:`~reasonir.encode.SentenceTransformerEncoder` with a Transformer -> Pooling [-> Normalize]
   stack — the encoder's prompt for the side/instruction, its tokenizer and ``prompt_length`` rule
   (``include_prompt``), the same pooling helpers.
@@ -39,6 +45,24 @@ DEFAULT_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up
                         "query", "key", "value", "dense")
 #: characters kept per text before tokenising (GritLM cuts at 10 characters per allowed token)
 CHARS_PER_TOKEN = 10
+#: characters GritLM's collator strips from both ends of an instruction before formatting it
+INSTRUCTION_STRIP = "\t\n :"
+
+
+def training_instruction(instruction: str | None) -> str | None:
+    """The instruction an LLM encoder trains with: stripped of :data:`INSTRUCTION_STRIP` (GritLM).
+
+    Returns:
+        The stripped instruction, or ``None`` when nothing is left (the instruction-less prefix).
+
+    Example:
+        >>> training_instruction("Retrieve documents: ")
+        'Retrieve documents'
+        >>> training_instruction(" :\n") is None
+        True
+    """
+    stripped = (instruction or "").strip(INSTRUCTION_STRIP)
+    return stripped or None
 
 
 class PooledBackbone(torch.nn.Module):
@@ -139,6 +163,7 @@ class TrainModel:
             texts = [items[i].text[: limit * CHARS_PER_TOKEN] for i in rows]
             instruction = instr or None
             if self.kind == "llm":
+                instruction = training_instruction(instruction)
                 prefix = enc.prompt_format.prefix(instruction)
                 with self._limit(limit):
                     got = enc.tokenize([prefix + t for t in texts])

@@ -54,6 +54,15 @@ def peak_memory_mb(device: torch.device) -> float:
     return rss / 2**20 if sys.platform == "darwin" else rss / 1024
 
 
+def preset_record(cfg: TrainConfig) -> dict[str, str] | None:
+    """The settings profile a run used: ``{"name", "sha256"}`` of its ``train.yaml`` (``None`` without one)."""
+    if not cfg.preset:
+        return None
+    from ..prompts.presets import preset_digest
+
+    return {"name": cfg.preset, "sha256": preset_digest(cfg.preset, TrainConfig.PRESET_SECTION)}
+
+
 def _accelerator(cfg: TrainConfig):
     accelerate = require("accelerate", "train")
     from accelerate.utils import DistributedType
@@ -127,10 +136,12 @@ class _Run:
 
         self.scheduler = get_scheduler(cfg.lr_scheduler, self.optimizer, num_warmup_steps=cfg.warmup_steps(self.total),
                                        num_training_steps=self.total)
-        self.loss_fn = ContrastiveLoss(cfg.temperature, cross_device=cfg.cross_device, similarity=cfg.similarity)
+        self.loss_fn = ContrastiveLoss(cfg.temperature, cross_device=cfg.cross_device, similarity=cfg.similarity,
+                                       gradient=cfg.cross_device_gradient)
         self.record = {"config": cfg.to_record(), "sources": describe_sources(self.sources),
                        "model": self.model.describe(), "world_size": self.world,
-                       "steps_per_epoch": self.plan.steps_per_epoch, "total_steps": self.total, "seed": cfg.seed}
+                       "steps_per_epoch": self.plan.steps_per_epoch, "total_steps": self.total, "seed": cfg.seed,
+                       "preset": preset_record(cfg)}
 
     def resume(self) -> tuple[int, Path | None]:
         """Restore the checkpoint ``cfg.resume`` names, if any; returns (first step to run, checkpoint)."""
