@@ -176,15 +176,29 @@ def _find(directory: Path, stems: tuple[str, ...]) -> Path | None:
     return None
 
 
+def read_bright_rows(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """The rows of a local BRIGHT config file (``.jsonl``, ``.jsonl.gz`` or ``.parquet``)."""
+    p = Path(path)
+    if p.suffix == ".parquet":
+        return read_parquet_rows(p)
+    return [obj for _, obj in iter_jsonl(p)]
+
+
+def bright_variant_file(task_dir: str | os.PathLike, config: str) -> Path | None:
+    """``task_dir/<config>.jsonl[.gz]`` / ``.parquet`` (a local copy of a Hub config), or ``None``."""
+    return _find(Path(task_dir), (config,))
+
+
 def load_bright_local(task: str, directory: str | os.PathLike, long_documents: bool = False,
-                      documents: str | os.PathLike | None = None) -> Dataset:
+                      documents: str | os.PathLike | None = None, with_corpus: bool = True) -> Dataset:
     """Load a BRIGHT task from local files.
 
     ``directory`` holds ``<task>/examples.jsonl[.gz]`` (as in ``shared/data/bright``) or is itself
     the task folder. Documents come from ``documents`` when given, else from
     ``<task>/documents.jsonl[.gz]`` / ``.parquet`` (``long_documents.*`` in the long setting); when
     none exist the dataset loads without a corpus (enough to evaluate runs) and
-    :meth:`Dataset.require_corpus` explains what is missing.
+    :meth:`Dataset.require_corpus` explains what is missing. ``with_corpus=False`` skips reading the
+    documents (enough to score runs; ``metadata["documents"]`` still names the file that would be read).
     """
     check_bright_task(task)
     root = Path(directory)
@@ -192,13 +206,10 @@ def load_bright_local(task: str, directory: str | os.PathLike, long_documents: b
     examples_path = _find(task_dir, ("examples",))
     if examples_path is None:
         raise FileNotFoundError(f"{task_dir}: no examples.jsonl[.gz] for BRIGHT task {task!r}")
-    if examples_path.suffix == ".parquet":
-        examples = read_parquet_rows(examples_path)
-    else:
-        examples = [obj for _, obj in iter_jsonl(examples_path)]
+    examples = read_bright_rows(examples_path)
     doc_stem = "long_documents" if long_documents else "documents"
     doc_path = Path(documents) if documents else _find(task_dir, (doc_stem,))
-    corpus = read_corpus(doc_path) if doc_path else None
+    corpus = read_corpus(doc_path) if doc_path and with_corpus else None
     ds = bright_from_examples(task, examples, corpus, long_documents, origin=str(examples_path))
     ds.metadata = {"source": "bright-local", "examples": str(examples_path),
                    "documents": str(doc_path) if doc_path else None}
@@ -211,7 +222,7 @@ def load_bright_local(task: str, directory: str | os.PathLike, long_documents: b
 
 def load_bright(task: str, long_documents: bool = False, *, directory: str | os.PathLike | None = None,
                 documents: str | os.PathLike | None = None, query_variant: str | None = None,
-                revision: str = BRIGHT_REVISION, cache_dir: str | None = None) -> Dataset:
+                revision: str = BRIGHT_REVISION, cache_dir: str | None = None, with_corpus: bool = True) -> Dataset:
     """Load a BRIGHT task from local files (``directory``) or from the Hub (``xlangai/BRIGHT``).
 
     Args:
@@ -219,52 +230,76 @@ def load_bright(task: str, long_documents: bool = False, *, directory: str | os.
         long_documents: use ``long_documents`` and ``gold_ids_long``.
         directory: local folder (see :func:`load_bright_local`); ``None`` loads from the Hub.
         documents: explicit corpus file, overriding the default location.
-        query_variant: Hub only: a ``<model>_reason`` config name (e.g. ``"gpt4"`` for
-            ``gpt4_reason``) whose ``query`` field replaces the original queries.
+        query_variant: the queries to use (see :func:`reasonir.query_variants.apply_query_variant`):
+            ``None``/``"original"``, a reasoning-query config (``"gpt4_reason"``, short ``"gpt4"``) read
+            from the Hub or from ``<directory>/<task>/<config>.jsonl[.gz]``, or a rewritten-query file.
+            A named variant that does not exist is an error, never a fall-back to the original queries.
         revision: the Hub dataset revision (pinned by default).
         cache_dir: ``datasets`` cache directory.
+        with_corpus: ``False`` loads queries, qrels and excluded ids only (enough to score runs).
     """
     check_bright_task(task)
     if directory is not None:
-        return load_bright_local(task, directory, long_documents, documents)
-    datasets = require("datasets", "hf")
-    config = f"{query_variant}_reason" if query_variant and not query_variant.endswith("_reason") \
-        else (query_variant or "examples")
-    kwargs = {"split": task, "revision": revision, "cache_dir": cache_dir}
-    examples = list(datasets.load_dataset(BRIGHT_HUB_ID, config, **kwargs))
-    if documents:
-        corpus = read_corpus(documents)
+        ds = load_bright_local(task, directory, long_documents, documents, with_corpus)
     else:
-        doc_config = "long_documents" if long_documents else "documents"
+        ds = _load_bright_hub(task, long_documents, documents, revision, cache_dir, with_corpus)
+    if query_variant:
+        from .query_variants import apply_query_variant
+
+        ds = apply_query_variant(ds, query_variant)
+    return ds
+
+
+def _load_bright_hub(task: str, long_documents: bool, documents: str | os.PathLike | None, revision: str,
+                     cache_dir: str | None, with_corpus: bool = True) -> Dataset:
+    datasets = require("datasets", "hf")
+    kwargs = {"split": task, "revision": revision, "cache_dir": cache_dir}
+    examples = list(datasets.load_dataset(BRIGHT_HUB_ID, "examples", **kwargs))
+    doc_config = "long_documents" if long_documents else "documents"
+    corpus: list[Document] | None = None
+    if documents and with_corpus:
+        corpus = read_corpus(documents)
+    elif with_corpus:
         rows = datasets.load_dataset(BRIGHT_HUB_ID, doc_config, **kwargs)
         origin = f"{BRIGHT_HUB_ID}/{doc_config}"
         corpus = [document_from_record(r, origin, i + 1) for i, r in enumerate(rows)]
         check_unique_ids((d.id for d in corpus), origin)
-    ds = bright_from_examples(task, examples, corpus, long_documents, origin=f"{BRIGHT_HUB_ID}/{config}")
-    ds.metadata = {"source": "bright-hub", "revision": revision, "config": config}
+    ds = bright_from_examples(task, examples, corpus, long_documents, origin=f"{BRIGHT_HUB_ID}/examples")
+    ds.metadata = {"source": "bright-hub", "revision": revision, "config": "examples",
+                   "documents": str(documents) if documents else f"{BRIGHT_HUB_ID}/{doc_config}"}
     return ds
 
 
 # --------------------------------------------------------------------------------------------------
 # dataset specs (CLI)
 # --------------------------------------------------------------------------------------------------
-def parse_dataset_spec(spec: str, split: str = "test", long_documents: bool = False) -> Dataset:
+def parse_dataset_spec(spec: str, split: str = "test", long_documents: bool = False,
+                       queries: str | None = None) -> Dataset:
     """Load a dataset from a CLI spec.
 
     * ``beir:PATH`` — a BEIR folder;
     * ``bright:TASK`` — BRIGHT from the Hub;
     * ``bright:TASK@DIR`` — BRIGHT examples (and documents, when present) from ``DIR``.
 
+    ``queries`` picks the query variant (``original``, a BRIGHT reasoning config such as
+    ``gpt4_reason``, or a rewritten-query file; see :mod:`reasonir.query_variants`).
+
     Raises:
-        ConfigError: on an unknown scheme or task, listing the valid choices.
+        ConfigError: on an unknown scheme or task, listing the valid choices; a named query variant that
+            does not exist for the dataset.
     """
     scheme, sep, rest = spec.partition(":")
     if not sep or not rest:
         raise ConfigError(f"dataset spec {spec!r} must look like beir:PATH, bright:TASK or bright:TASK@DIR")
     if scheme == "beir":
-        return load_beir(rest, split=split)
+        ds = load_beir(rest, split=split)
+        if queries:
+            from .query_variants import apply_query_variant
+
+            ds = apply_query_variant(ds, queries)
+        return ds
     if scheme == "bright":
         task, at, directory = rest.partition("@")
         check_bright_task(task)
-        return load_bright(task, long_documents, directory=directory if at else None)
+        return load_bright(task, long_documents, directory=directory if at else None, query_variant=queries)
     raise ConfigError(f"unknown dataset scheme {scheme!r} in {spec!r}; use beir:PATH, bright:TASK or bright:TASK@DIR")

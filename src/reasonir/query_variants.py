@@ -1,4 +1,14 @@
-"""Swap a dataset's queries for a variant (rewritten / reasoning-expanded queries) read from a file.
+"""Swap a dataset's queries for a variant: a BRIGHT reasoning-query config or a file of rewritten queries.
+
+A variant is named by a string (the CLI's ``--queries``):
+
+* ``original`` — the dataset's own queries (no change);
+* a BRIGHT reasoning-query config (:data:`BRIGHT_REASONING_VARIANTS`, any ``<model>_reason``; the
+  short form ``gpt4`` means ``gpt4_reason``): read from the Hub at the dataset's pinned revision, or,
+  for a local dataset (``bright:TASK@DIR``), from ``DIR/<task>/<variant>.jsonl[.gz]`` (or
+  ``.parquet``), rows ``{id, query}`` exactly as the Hub config. Every query must be covered; a missing
+  file or query is an error naming what is needed — never a silent fall-back to the original queries;
+* a file of rewritten queries (anything with a path separator or a file suffix, or an existing file).
 
 Accepted files:
 
@@ -18,18 +28,48 @@ file does not cover keep their original text and are reported (a warning with ex
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import os
 from pathlib import Path
 from typing import Any
 
-from .data import Dataset
-from .errors import ConfigError, DataFormatError
+from .data import BRIGHT_HUB_ID, Dataset, bright_variant_file, read_bright_rows
+from .errors import ConfigError, DataFormatError, require
 from .ids import check_query_id
 from .io import QUERY_ID_KEYS, QUERY_TEXT_KEYS, parse_json, read_queries
 from .rewrite import combine_query
 
 logger = logging.getLogger(__name__)
+
+#: BRIGHT's reasoning-query configs on the Hub: the ``query`` field is an LLM's reasoning about the query
+BRIGHT_REASONING_VARIANTS: tuple[str, ...] = (
+    "gpt4_reason", "llama3-70b_reason", "claude-3-opus_reason", "grit_reason", "Gemini-1.0_reason")
+ORIGINAL = "original"
+_FILE_SUFFIXES = (".json", ".jsonl", ".gz", ".tsv", ".parquet", ".txt")
+_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+
+
+def is_variant_file(variant: str | os.PathLike) -> bool:
+    """Whether ``variant`` names a file (a path object, a separator, a file suffix, or an existing file)."""
+    if not isinstance(variant, str):
+        return True
+    return ("/" in variant or os.sep in variant or variant.endswith(_FILE_SUFFIXES) or Path(variant).is_file())
+
+
+def variant_config(variant: str | None) -> str | None:
+    """The BRIGHT config of a named variant: ``None`` for the original queries, ``"gpt4"`` -> ``"gpt4_reason"``.
+
+    Raises:
+        ConfigError: a name that is neither ``original`` nor a plausible ``<model>_reason`` config.
+    """
+    name = (variant or "").strip()
+    if name in ("", ORIGINAL, "examples"):
+        return None
+    if not set(name) <= _NAME_CHARS:
+        raise ConfigError(f"query variant {variant!r} is no file and not a variant name; choose {ORIGINAL}, one of "
+                          f"{', '.join(BRIGHT_REASONING_VARIANTS)}, or the path of a rewritten-query file")
+    return name if name.endswith("_reason") else f"{name}_reason"
 
 
 def _norm(text: str) -> str:
@@ -81,21 +121,28 @@ def load_query_variant(path: str | os.PathLike, dataset: Dataset) -> tuple[str, 
     return ("by_id" if ids * 2 > len(obj) else "by_text"), dict(obj)
 
 
-def apply_query_variant(dataset: Dataset, path: str | os.PathLike, *, strict: bool = False, mode: str = "replace",
-                        separator: str = "\n\n") -> Dataset:
+def apply_query_variant(dataset: Dataset, path: str | os.PathLike | None, *, strict: bool = False,
+                        mode: str = "replace", separator: str = "\n\n") -> Dataset:
     """A copy of ``dataset`` whose queries are replaced by (or extended with) the variant's texts.
 
     Args:
         dataset: the dataset whose queries are swapped.
-        path: the variant file (see the module docstring).
+        path: the variant: ``original`` / ``None`` (no change), a BRIGHT reasoning-query config name
+            (always strict), or a variant file (see the module docstring).
         strict: raise when a dataset query has no variant instead of keeping its original text.
         mode: ``replace`` the query, or ``append`` the variant after the original.
         separator: between original and variant in ``append`` mode.
 
     Raises:
         DataFormatError: unreadable file; with ``strict``, uncovered queries (listing some).
-        ConfigError: when the file matches none of the dataset's queries.
+        ConfigError: when the file matches none of the dataset's queries; a named variant that does not
+            exist for this dataset (naming the file or Hub config it needs).
     """
+    if path is None or not is_variant_file(path):
+        config = variant_config(path)  # type: ignore[arg-type]
+        if config is None:
+            return dataset
+        return _apply_named(dataset, config, mode, separator)
     kind, mapping = load_query_variant(path, dataset)
     by_norm = {_norm(k): v for k, v in mapping.items()} if kind == "by_text" else {}
     queries: dict[str, str] = {}
@@ -113,7 +160,8 @@ def apply_query_variant(dataset: Dataset, path: str | os.PathLike, *, strict: bo
             continue
         queries[qid] = combine_query(text, variant, mode, separator)
     matched = len(dataset.queries) - len(unmatched)
-    report = {"path": str(path), "kind": kind, "mode": mode, "matched": matched, "unmatched": len(unmatched),
+    report = {"path": str(path), "sha256": file_sha256(path), "kind": kind, "mode": mode, "matched": matched,
+              "unmatched": len(unmatched),
               "unmatched_ids": unmatched[:50], "file_entries": len(mapping)}
     if matched == 0:
         raise ConfigError(f"{path}: none of the {len(dataset.queries)} queries of {dataset.name} is in this "
@@ -128,3 +176,51 @@ def apply_query_variant(dataset: Dataset, path: str | os.PathLike, *, strict: bo
                 dataset.name, kind)
     meta = {**dataset.metadata, "query_variant": report}
     return dataclasses.replace(dataset, queries=queries, metadata=meta)
+
+
+def _named_rows(dataset: Dataset, config: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Rows of BRIGHT config ``config`` for ``dataset``'s task, and where they came from."""
+    meta = dataset.metadata
+    source = meta.get("source")
+    if dataset.task is None or source not in ("bright-local", "bright-hub"):
+        raise ConfigError(f"query variant {config!r} is a BRIGHT config, but {dataset.name} is not a BRIGHT dataset; "
+                          f"pass a file of rewritten queries instead")
+    if source == "bright-local":
+        task_dir = Path(meta["examples"]).parent
+        found = bright_variant_file(task_dir, config)
+        if found is None:
+            raise ConfigError(
+                f"query variant {config!r} of BRIGHT task {dataset.task} not found: expected "
+                f"{task_dir / (config + '.jsonl')} (or .jsonl.gz / .parquet) with rows {{id, query}} as in the Hub's "
+                f"{BRIGHT_HUB_ID} '{config}' config, split {dataset.task}. Download it there, load from the Hub "
+                f"(bright:{dataset.task}), or pass a rewritten-query file (--queries FILE)")
+        return read_bright_rows(found), {"name": config, "source": "local", "path": str(found),
+                                         "sha256": file_sha256(found)}
+    datasets = require("datasets", "hf")
+    revision = meta.get("revision")
+    rows = list(datasets.load_dataset(BRIGHT_HUB_ID, config, split=dataset.task, revision=revision))
+    return rows, {"name": config, "source": "hub", "hub_id": BRIGHT_HUB_ID, "config": config, "revision": revision}
+
+
+def _apply_named(dataset: Dataset, config: str, mode: str, separator: str) -> Dataset:
+    rows, origin = _named_rows(dataset, config)
+    where = origin.get("path") or f"{BRIGHT_HUB_ID}/{config}"
+    mapping = _rows_to_ids(rows, Path(where))
+    missing = [q for q in dataset.queries if q not in mapping]
+    if missing:
+        raise DataFormatError(f"query variant {config!r} lacks {len(missing)} of the {len(dataset.queries)} queries "
+                              f"of {dataset.name} (e.g. ids {missing[:5]}); a variant must cover every query", where)
+    queries = {q: combine_query(text, mapping[q], mode, separator) for q, text in dataset.queries.items()}
+    report = {**origin, "kind": "by_id", "mode": mode, "matched": len(queries), "unmatched": 0,
+              "unmatched_ids": [], "file_entries": len(mapping)}
+    logger.info("query variant %s: all %d queries of %s replaced (%s)", config, len(queries), dataset.name, where)
+    return dataclasses.replace(dataset, queries=queries, metadata={**dataset.metadata, "query_variant": report})
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes (for manifests)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -15,6 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Rewrite every query of a dataset into a reasoning text with an LLM; write "
                                    "JSONL rows {id, query, ...} for `reasonir retrieve --query-variant`.")
     add_arguments(p, RewriteConfig)
+    p.add_argument("--query-variant", dest="query_variant", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object (last line)")
     p.set_defaults(func=_run)
 

@@ -19,6 +19,10 @@ from ..types import Run
 logger = logging.getLogger(__name__)
 
 RETRIEVERS = ("bm25", "bm25q", "dense")
+QUERIES_HELP = ("query variant: original, a BRIGHT reasoning config (gpt4_reason, llama3-70b_reason, "
+                "claude-3-opus_reason, grit_reason, Gemini-1.0_reason; Hub, or DIR/<task>/<name>.jsonl[.gz]), "
+                "or a rewritten-query FILE (JSONL id/query, or a JSON map original->rewritten); "
+                "alias --query-variant")
 DEFAULT_REPORT_METRICS = "ndcg@10,recall@10,recall@100,map@100,mrr@10"
 
 
@@ -45,7 +49,7 @@ class RetrieveConfig:
     instruction: str | None = field(default=None, metadata={
         "help": "query instruction (default: the task's BRIGHT instruction, none for BEIR)"})
     query_variant: str | None = field(default=None, metadata={
-        "help": "file of rewritten queries (JSONL id/query, or a JSON map original->rewritten)"})
+        "flag": "--queries", "help": QUERIES_HELP})
 
 
 @dataclass
@@ -72,11 +76,8 @@ def run_retrieve(cfg: RetrieveConfig) -> RetrieveOutcome:
     metrics_for_depth(cfg.metrics, cfg.top_k)  # no metric within --top-k: fail before any work
     if cfg.out:
         check_output_file(cfg.out, "the run (--out)")
-    dataset = parse_dataset_spec(cfg.dataset, split=cfg.split, long_documents=cfg.long_documents)
-    if cfg.query_variant:
-        from ..query_variants import apply_query_variant
-
-        dataset = apply_query_variant(dataset, cfg.query_variant)
+    dataset = parse_dataset_spec(cfg.dataset, split=cfg.split, long_documents=cfg.long_documents,
+                                 queries=cfg.query_variant)
     retriever = build_retriever(cfg, dataset)
     t0 = time.perf_counter()
     run = retriever.search(dataset.queries, k=cfg.top_k, excluded_ids=dataset.excluded_ids or None)

@@ -43,6 +43,9 @@ class RewriteConfig:
     top_p: float = field(default=1.0, metadata={"help": "nucleus sampling mass"})
     seed: int | None = field(default=None, metadata={"help": "sampling seed"})
     split: str = field(default="test", metadata={"help": "BEIR qrels split"})
+    query_variant: str | None = field(default=None, metadata={
+        "flag": "--queries", "help": "queries to rewrite: original, a BRIGHT reasoning config (gpt4_reason, ...) "
+                                     "or a rewritten-query FILE (see `reasonir retrieve --help`)"})
     sample_queries: int = field(default=0, metadata={"help": "rewrite a fixed random sample of N queries (0 = all)"})
     sample_seed: int = field(default=0, metadata={"help": "seed of --sample-queries"})
     llm_cache: str | None = field(default=None, metadata={
@@ -84,7 +87,7 @@ def run_rewrite(cfg: RewriteConfig, llm: Any = None) -> RewriteOutcome:
         llm: an already built LLM (tests, notebooks); default: opened from ``cfg``.
     """
     check_output_file(cfg.out, "the rewritten queries (--out)")
-    dataset = parse_dataset_spec(cfg.dataset, split=cfg.split)
+    dataset = parse_dataset_spec(cfg.dataset, split=cfg.split, queries=cfg.query_variant)
     queries = sample_queries(dataset.queries, cfg.sample_queries, cfg.sample_seed)
     own = llm is None
     llm = open_llm(cfg) if own else llm
