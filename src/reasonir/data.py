@@ -303,3 +303,26 @@ def parse_dataset_spec(spec: str, split: str = "test", long_documents: bool = Fa
         check_bright_task(task)
         return load_bright(task, long_documents, directory=directory if at else None, query_variant=queries)
     raise ConfigError(f"unknown dataset scheme {scheme!r} in {spec!r}; use beir:PATH, bright:TASK or bright:TASK@DIR")
+
+
+def load_dataset(spec: str | os.PathLike, split: str = "test", long_documents: bool = False,
+                 queries: str | None = None) -> Dataset:
+    """Load a test collection: ``beir:PATH`` (or just the BEIR folder), ``bright:TASK``, ``bright:TASK@DIR``.
+
+    The public name of :func:`parse_dataset_spec` (the same specs as the CLI's ``--dataset``); a
+    path to an existing folder is read as a BEIR folder.
+
+    Examples:
+        >>> import json, pathlib, tempfile
+        >>> root = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (root / "corpus.jsonl").write_text(json.dumps({"_id": "d1", "text": "Ice floats."}) + "\\n")
+        >>> _ = (root / "queries.jsonl").write_text(json.dumps({"_id": "q1", "text": "Does ice float?"}) + "\\n")
+        >>> (root / "qrels").mkdir()
+        >>> _ = (root / "qrels" / "test.tsv").write_text("query-id\\tcorpus-id\\tscore\\nq1\\td1\\t1\\n")
+        >>> ds = load_dataset(root)
+        >>> ds.queries, ds.qrels, [d.id for d in ds.require_corpus()]
+        ({'q1': 'Does ice float?'}, {'q1': {'d1': 1}}, ['d1'])
+    """
+    if isinstance(spec, os.PathLike) or Path(spec).is_dir():
+        spec = f"beir:{os.fspath(spec)}"
+    return parse_dataset_spec(spec, split=split, long_documents=long_documents, queries=queries)
