@@ -9,6 +9,8 @@ from reasonir.prompts import synth as P
 #: name -> (version, sha256[:16] of the template texts). Update both together, deliberately.
 PINNED = {
     "hq": ("hq-1", "953942ae8fc90c9d"),
+    "hq_reason": ("hq-reason-1", "78cca6a8eaa1bc21"),
+    "expand_reason": ("expand-reason-1", "36985018d0d38ddf"),
     "vl_tasks": ("vl-tasks-1", "ff576d66f050540a"),
     "vl_pair": ("vl-pair-1", "838564ed32fbfb26"),
     "negative": ("neg-1", "72cee349c7423280"),

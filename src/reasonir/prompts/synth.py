@@ -1,67 +1,126 @@
-"""LLM prompts of the training-data synthesizer (HQ queries, VL pairs, hard negatives, judges).
+"""LLM prompts of the training-data synthesizer (HQ queries, VL pairs, hard negatives, judges, expansion).
 
-Every prompt is a template plus a version string. The version is written into each generated
-example's provenance (``prompt_version``) and is part of every resume key, so a changed template must
-come with a bumped version; ``tests/test_synth_prompts.py`` pins each template's hash to its version.
+Each prompt message is a template file in ``reasonir/prompts/templates/synth/<name>.txt``
+(Python ``str.format`` syntax: placeholders in braces, literal braces doubled; one trailing newline
+is dropped when a file is read). A user replaces any of them without touching code
+(``prompts: {NAME: FILE}`` in the YAML config, or ``--prompt-template NAME=FILE``); the sha256 of
+every template a run used is written to its ``config.json`` and ``stats.json``.
 
-Builders return chat messages (``[{"role", "content"}, ...]``) ready for ``LLM.generate``.
+Templates and the placeholders each may use (all messages of one prompt share its placeholders):
+
+=====================================  ==================================================
+``hq_system``, ``hq_user``             one-phase HQ: ``{document}``, ``{num_questions}``
+``hq_reason_system``, ``hq_reason_user``  two-phase HQ, phase 1 (work step by step):
+                                       ``{document}``, ``{num_questions}``
+``hq_format_user``                     two-phase HQ, phase 2 (reformat as JSON
+                                       ``{"hard_query": [...]}``): ``{num_questions}``
+``vl_tasks_system``, ``vl_tasks_user``  VL task brainstorming: ``{examples}``, ``{num_tasks}``, ``{focus}``
+``vl_pair_system``, ``vl_pair_user``   VL pair: ``{task}``, ``{query_words}``, ``{doc_words}``
+``negative_system``, ``negative_user``  LLM hard negative: ``{query}``, ``{positive}``, ``{min_words}``
+``neg_judge_user``                     mined-negative judge (Yes/No): ``{query}``, ``{document}``
+``edu_judge_user``                     educational score (0-5): ``{document}``
+``expand_reason_system``, ``expand_reason_user``  reasoning expansion of a query: ``{query}``
+=====================================  ==================================================
+
+Every prompt also has a version string, written into each generated example's provenance
+(``prompt_version``); a replaced template adds its hash to the version (``hq-1+user-1a2b...``).
+``tests/test_synth_prompts.py`` pins each built-in prompt's hash to its version, so changed wording
+must come with a bumped version. Builders return chat messages ready for ``LLM.generate``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import string
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+
+from ..errors import ConfigError
 
 Messages = list[dict[str, str]]
 
+#: template name -> placeholders it may use
+PLACEHOLDERS: dict[str, frozenset[str]] = {
+    "hq_system": frozenset({"document", "num_questions"}),
+    "hq_user": frozenset({"document", "num_questions"}),
+    "hq_reason_system": frozenset({"document", "num_questions"}),
+    "hq_reason_user": frozenset({"document", "num_questions"}),
+    "hq_format_user": frozenset({"num_questions"}),
+    "vl_tasks_system": frozenset({"examples", "num_tasks", "focus"}),
+    "vl_tasks_user": frozenset({"examples", "num_tasks", "focus"}),
+    "vl_pair_system": frozenset({"task", "query_words", "doc_words"}),
+    "vl_pair_user": frozenset({"task", "query_words", "doc_words"}),
+    "negative_system": frozenset({"query", "positive", "min_words"}),
+    "negative_user": frozenset({"query", "positive", "min_words"}),
+    "neg_judge_user": frozenset({"query", "document"}),
+    "edu_judge_user": frozenset({"document"}),
+    "expand_reason_system": frozenset({"query"}),
+    "expand_reason_user": frozenset({"query"}),
+}
+TEMPLATE_NAMES = tuple(PLACEHOLDERS)
+
+
+def _strip_newline(text: str) -> str:
+    return text[:-1] if text.endswith("\n") else text
+
+
+def builtin_template(name: str) -> str:
+    """The text of built-in template ``name``.
+
+    Raises:
+        ConfigError: unknown name (the message lists the valid ones).
+    """
+    if name not in PLACEHOLDERS:
+        raise ConfigError(f"unknown synthesizer prompt template {name!r}; valid names: {', '.join(TEMPLATE_NAMES)}")
+    path = resources.files("reasonir.prompts").joinpath("templates", "synth", f"{name}.txt")
+    return _strip_newline(path.read_text(encoding="utf-8"))
+
+
+def check_template(text: str, name: str, origin: str) -> None:
+    """Check that ``text`` parses as a format string using only ``name``'s placeholders.
+
+    Raises:
+        ConfigError: naming ``origin``, the bad placeholder and the valid ones.
+    """
+    allowed = PLACEHOLDERS[name]
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(text) if f is not None]
+    except ValueError as exc:
+        raise ConfigError(f"{origin}: template {name!r} is not a valid format string ({exc}); "
+                          "write literal braces as {{ and }}") from None
+    for f in fields:
+        if f not in allowed:
+            raise ConfigError(f"{origin}: template {name!r} uses placeholder {{{f}}}; valid placeholders: "
+                              f"{', '.join('{' + p + '}' for p in sorted(allowed))} (literal braces: {{{{ }}}})")
+
+
+def read_template_file(path: str | Path, name: str) -> str:
+    """A user's replacement for template ``name``, checked (see :func:`check_template`).
+
+    Raises:
+        ConfigError: unknown name, unreadable file, or bad placeholders.
+    """
+    if name not in PLACEHOLDERS:
+        raise ConfigError(f"unknown synthesizer prompt template {name!r} (file {path}); "
+                          f"valid names: {', '.join(TEMPLATE_NAMES)}")
+    p = Path(path).expanduser()
+    try:
+        text = _strip_newline(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"prompt template {name!r}: cannot read {p}: {exc}") from None
+    check_template(text, name, str(p))
+    return text
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 # --------------------------------------------------------------------------------------------------
-# HQ: reasoning-intensive questions grounded in a document
+# data that is not a template file: VL seed tasks and brainstorming foci, JSON fields, versions
 # --------------------------------------------------------------------------------------------------
-HQ_VERSION = "hq-1"
 HQ_KEY = "hard_query"
-HQ_SYSTEM = """\
-You write difficult search questions that are used to train a retrieval system for reasoning-heavy \
-queries.
-
-You will be shown a document. Write {num_questions} question(s) that a thoughtful person could \
-realistically ask, for which this document would be valuable background, but which cannot be \
-answered by looking up a single fact in it.
-
-Every question must:
-- open with a concrete, self-contained situation (who is involved, what is happening, what is at \
-stake) and only then ask something about it;
-- call for analysis, evaluation or synthesis: applying the principles behind the document to the \
-situation, not recalling what the document says;
-- be fully understandable by someone who has never seen the document;
-- use the concepts and vocabulary that people working in the document's field use naturally;
-- be a question whose good answer would draw on the ideas the document explains.
-
-Every question must not:
-- mention "the document", "the passage", "the text", "the article" or "the author";
-- quote or closely paraphrase sentences of the document;
-- ask for a definition, a date, a number or a name;
-- be a reading-comprehension question, or need details that exist only in this document;
-- leave the field the document belongs to.
-
-Reply with only a JSON object of this form:
-{{"hard_query": ["<first question>", "<second question>"]}}"""
-HQ_USER = """\
-<document>
-{document}
-</document>
-
-Write {num_questions} question(s) following the rules. Reply with the JSON object only."""
-
-
-def hq_messages(document: str, num_questions: int) -> Messages:
-    """Ask for ``num_questions`` reasoning-intensive questions grounded in ``document``."""
-    return [{"role": "system", "content": HQ_SYSTEM.format(num_questions=num_questions)},
-            {"role": "user", "content": HQ_USER.format(document=document, num_questions=num_questions)}]
-
-
-# --------------------------------------------------------------------------------------------------
-# VL: brainstorm long-query retrieval tasks, then write (query, positive) pairs for each
-# --------------------------------------------------------------------------------------------------
-VL_TASKS_VERSION = "vl-tasks-1"
 VL_SEED_TASKS: tuple[str, ...] = (
     "Given an argumentative essay, retrieve essays that argue for the opposite position.",
     "Given a business proposal, retrieve analyses of competitive strategies that bear on it.",
@@ -77,155 +136,128 @@ VL_FOCUS: tuple[str, ...] = (
     "mathematics and formal reasoning", "history, philosophy and the humanities",
     "engineering and applied technology", "education, psychology and the social sciences",
 )
-VL_TASKS_SYSTEM = """\
-You design text-retrieval tasks in which the query is itself a long document (several paragraphs) \
-and the goal is to find other long documents that help with it."""
-VL_TASKS_USER = """\
-Examples of such tasks:
-{examples}
-
-Brainstorm {num_tasks} new tasks of this kind. Vary the fields and, above all, the relation between \
-the query and the documents to find (supporting evidence, counter-argument, background theory, \
-worked example, transferable method, precedent, critique, ...). Give special attention to tasks \
-from {focus}. Write each task as one sentence phrased as a retrieval instruction that starts with \
-"Given".
-
-Reply with only a JSON list of strings."""
-
-
-def vl_tasks_messages(num_tasks: int, focus: str, seed_tasks: tuple[str, ...] = VL_SEED_TASKS) -> Messages:
-    """Ask for ``num_tasks`` long-query retrieval tasks, steering towards ``focus``."""
-    examples = "\n".join(f"- {t}" for t in seed_tasks)
-    return [{"role": "system", "content": VL_TASKS_SYSTEM},
-            {"role": "user", "content": VL_TASKS_USER.format(examples=examples, num_tasks=num_tasks, focus=focus)}]
-
-
-VL_PAIR_VERSION = "vl-pair-1"
-VL_PAIR_SYSTEM = "You write realistic documents that serve as training data for a retrieval system."
-VL_PAIR_USER = """\
-Retrieval task: {task}
-
-Write one example for this task as a JSON object with two string fields:
-- "input": the query, a document of the kind the task starts from, at least {query_words} words long;
-- "positive_document": a document that a good retrieval system should return for that input, at \
-least {doc_words} words long.
-
-Requirements:
-- both are complete, realistic documents in English, written the way such documents are written, \
-not summaries or descriptions of them;
-- the positive document genuinely helps with the input, yet reads as an independent text: it does \
-not refer to the input and reuses as few of its words as possible;
-- neither mentions the task, the other text or these instructions.
-
-Reply with only the JSON object."""
-
-
-def vl_pair_messages(task: str, query_words: int, doc_words: int) -> Messages:
-    """Ask for one long (input, positive_document) pair for ``task`` with the given minimum lengths."""
-    return [{"role": "system", "content": VL_PAIR_SYSTEM},
-            {"role": "user", "content": VL_PAIR_USER.format(task=task, query_words=query_words,
-                                                             doc_words=doc_words)}]
-
-
 VL_PAIR_FIELDS: dict[str, tuple[str, ...]] = {
     "query": ("input", "query", "query_document", "user_query"),
     "positive": ("positive_document", "positive", "positive_doc", "document", "pos"),
 }
-
-# --------------------------------------------------------------------------------------------------
-# hard negatives, written in a separate turn conditioned on the query and its positive
-# --------------------------------------------------------------------------------------------------
-NEGATIVE_VERSION = "neg-1"
-NEGATIVE_SYSTEM = "You write realistic documents that serve as training data for a retrieval system."
-NEGATIVE_USER = """\
-Here is a search input and a document that helps with it.
-
-<input>
-{query}
-</input>
-
-<positive_document>
-{positive}
-</positive_document>
-
-Write a different document that seems related to the input at first sight (it shares some topic \
-words, the setting or other surface features) but does not actually help to address it, and is \
-clearly less useful than the positive document. It must be a complete, realistic document in \
-English of at least {min_words} words, must not copy sentences from either text, and must not \
-mention the input, the positive document or these instructions. Be inventive.
-
-Reply with only a JSON object: {{"hard_negative_document": "<the document>"}}"""
 NEGATIVE_FIELDS: dict[str, tuple[str, ...]] = {
     "negative": ("hard_negative_document", "negative_document", "hard_negative", "negative", "document"),
 }
 
-
-def negative_messages(query: str, positive: str, min_words: int) -> Messages:
-    """Ask for a hard negative for ``query`` that superficially resembles ``positive``."""
-    return [{"role": "system", "content": NEGATIVE_SYSTEM},
-            {"role": "user", "content": NEGATIVE_USER.format(query=query, positive=positive, min_words=min_words)}]
-
-
-# --------------------------------------------------------------------------------------------------
-# judges
-# --------------------------------------------------------------------------------------------------
-NEG_JUDGE_VERSION = "negjudge-1"
-NEG_JUDGE_USER = """\
-Decide whether a document helps to answer a search query.
-
-<query>
-{query}
-</query>
-
-<document>
-{document}
-</document>
-
-Does the document contain information that directly helps to answer or address the query? Merely \
-sharing the topic does not count. Answer with one word: Yes or No."""
+#: prompt -> (version, its template files); the version is pinned to the built-in texts by tests
+PROMPTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "hq": ("hq-1", ("hq_system", "hq_user")),
+    "hq_reason": ("hq-reason-1", ("hq_reason_system", "hq_reason_user", "hq_format_user")),
+    "vl_tasks": ("vl-tasks-1", ("vl_tasks_system", "vl_tasks_user")),
+    "vl_pair": ("vl-pair-1", ("vl_pair_system", "vl_pair_user")),
+    "negative": ("neg-1", ("negative_system", "negative_user")),
+    "neg_judge": ("negjudge-1", ("neg_judge_user",)),
+    "edu_judge": ("edujudge-1", ("edu_judge_user",)),
+    "expand_reason": ("expand-reason-1", ("expand_reason_system", "expand_reason_user")),
+}
 
 
-def negative_judge_messages(query: str, document: str) -> Messages:
-    """Ask whether a mined candidate negative actually answers ``query`` (then it is a false negative)."""
-    return [{"role": "user", "content": NEG_JUDGE_USER.format(query=query, document=document)}]
+class SynthPrompts:
+    """The synthesizer's prompt templates: the built-in ones, some replaced by a user's files.
+
+    Args:
+        overrides: ``{template name: file path}`` of replacement templates.
+
+    Raises:
+        ConfigError: unknown template name, unreadable file, bad placeholders.
+    """
+
+    def __init__(self, overrides: Mapping[str, str | Path] | None = None):
+        self.texts = {name: builtin_template(name) for name in TEMPLATE_NAMES}
+        self.sources = dict.fromkeys(TEMPLATE_NAMES, "builtin")
+        for name, path in (overrides or {}).items():
+            self.texts[name] = read_template_file(path, name)
+            self.sources[name] = str(path)
+
+    def version(self, prompt: str) -> str:
+        """The provenance version of ``prompt`` (with a hash suffix when a template was replaced)."""
+        base, names = PROMPTS[prompt]
+        if all(self.sources[n] == "builtin" for n in names):
+            return base
+        return f"{base}+user-{sha256(chr(0).join(self.texts[n] for n in names))[:12]}"
+
+    def manifest(self, prompts: list[str]) -> dict[str, dict[str, str]]:
+        """``{template: {"sha256", "source"}}`` for every template of ``prompts`` (for the run's records)."""
+        names = [n for p in prompts for n in PROMPTS[p][1]]
+        return {n: {"sha256": sha256(self.texts[n]), "source": self.sources[n]} for n in dict.fromkeys(names)}
+
+    def _pair(self, system: str | None, user: str, **values: object) -> Messages:
+        msgs = [{"role": "system", "content": self.texts[system].format(**values)}] if system else []
+        return [*msgs, {"role": "user", "content": self.texts[user].format(**values)}]
+
+    def hq_messages(self, document: str, num_questions: int) -> Messages:
+        """One-phase HQ: ask for ``num_questions`` questions grounded in ``document``, as JSON."""
+        return self._pair("hq_system", "hq_user", document=document, num_questions=num_questions)
+
+    def hq_reason_messages(self, document: str, num_questions: int) -> Messages:
+        """Two-phase HQ, phase 1: work step by step towards ``num_questions`` questions (free text)."""
+        return self._pair("hq_reason_system", "hq_reason_user", document=document, num_questions=num_questions)
+
+    def hq_format_messages(self, phase1: Messages, reply: str, num_questions: int) -> Messages:
+        """Two-phase HQ, phase 2: the phase-1 conversation, its reply, and the request to reformat as JSON."""
+        ask = self.texts["hq_format_user"].format(num_questions=num_questions)
+        return [*phase1, {"role": "assistant", "content": reply}, {"role": "user", "content": ask}]
+
+    def vl_tasks_messages(self, num_tasks: int, focus: str, seed_tasks: tuple[str, ...] = VL_SEED_TASKS) -> Messages:
+        """Ask for ``num_tasks`` long-query retrieval tasks, steering towards ``focus``."""
+        examples = "\n".join(f"- {t}" for t in seed_tasks)
+        return self._pair("vl_tasks_system", "vl_tasks_user", examples=examples, num_tasks=num_tasks, focus=focus)
+
+    def vl_pair_messages(self, task: str, query_words: int, doc_words: int) -> Messages:
+        """Ask for one long (input, positive_document) pair for ``task`` with the given minimum lengths."""
+        return self._pair("vl_pair_system", "vl_pair_user", task=task, query_words=query_words, doc_words=doc_words)
+
+    def negative_messages(self, query: str, positive: str, min_words: int) -> Messages:
+        """Ask for a hard negative for ``query`` that superficially resembles ``positive``."""
+        return self._pair("negative_system", "negative_user", query=query, positive=positive, min_words=min_words)
+
+    def negative_judge_messages(self, query: str, document: str) -> Messages:
+        """Ask whether a mined candidate negative actually answers ``query`` (then it is a false negative)."""
+        return self._pair(None, "neg_judge_user", query=query, document=document)
+
+    def edu_judge_messages(self, document: str) -> Messages:
+        """Ask for a 0-5 educational-value score of ``document``."""
+        return self._pair(None, "edu_judge_user", document=document)
+
+    def expand_reason_messages(self, query: str) -> Messages:
+        """Ask the LLM to reason about ``query`` (essential problem, what relevant documents contain, draft)."""
+        return self._pair("expand_reason_system", "expand_reason_user", query=query)
 
 
-EDU_JUDGE_VERSION = "edujudge-1"
-EDU_JUDGE_USER = """\
-Rate how useful the following text would be for teaching, from primary school to university level.
+DEFAULT = SynthPrompts()
 
-<text>
-{document}
-</text>
+# the built-in texts and versions under their historical names
+HQ_SYSTEM, HQ_USER = DEFAULT.texts["hq_system"], DEFAULT.texts["hq_user"]
+VL_TASKS_SYSTEM, VL_TASKS_USER = DEFAULT.texts["vl_tasks_system"], DEFAULT.texts["vl_tasks_user"]
+VL_PAIR_SYSTEM, VL_PAIR_USER = DEFAULT.texts["vl_pair_system"], DEFAULT.texts["vl_pair_user"]
+NEGATIVE_SYSTEM, NEGATIVE_USER = DEFAULT.texts["negative_system"], DEFAULT.texts["negative_user"]
+NEG_JUDGE_USER, EDU_JUDGE_USER = DEFAULT.texts["neg_judge_user"], DEFAULT.texts["edu_judge_user"]
+HQ_VERSION, HQ_REASON_VERSION = PROMPTS["hq"][0], PROMPTS["hq_reason"][0]
+VL_TASKS_VERSION, VL_PAIR_VERSION = PROMPTS["vl_tasks"][0], PROMPTS["vl_pair"][0]
+NEGATIVE_VERSION, NEG_JUDGE_VERSION = PROMPTS["negative"][0], PROMPTS["neg_judge"][0]
+EDU_JUDGE_VERSION, EXPAND_REASON_VERSION = PROMPTS["edu_judge"][0], PROMPTS["expand_reason"][0]
 
-Scale:
-0 - no educational value: advertising, spam, navigation menus, boilerplate, chit-chat.
-1 - a few facts, but mostly not educational.
-2 - touches on an educational subject superficially, or mixes it with a lot of unrelated material.
-3 - coherent and informative; someone could learn the basics of a topic from it.
-4 - clearly educational: a well-organised explanation of concepts taught in schools or universities.
-5 - excellent teaching material: deep, clear and rigorous.
+hq_messages = DEFAULT.hq_messages
+vl_tasks_messages = DEFAULT.vl_tasks_messages
+vl_pair_messages = DEFAULT.vl_pair_messages
+negative_messages = DEFAULT.negative_messages
+negative_judge_messages = DEFAULT.negative_judge_messages
+edu_judge_messages = DEFAULT.edu_judge_messages
 
-Reply with one line: "Educational score: N" where N is an integer from 0 to 5."""
-
-
-def edu_judge_messages(document: str) -> Messages:
-    """Ask for a 0-5 educational-value score of ``document``."""
-    return [{"role": "user", "content": EDU_JUDGE_USER.format(document=document)}]
-
-
-#: every template, by name, with its version (pinned by tests)
+#: every built-in prompt, by name, with its version and the texts the version pins (tests pin the hash)
 TEMPLATES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "hq": (HQ_VERSION, (HQ_SYSTEM, HQ_USER)),
-    "vl_tasks": (VL_TASKS_VERSION, (VL_TASKS_SYSTEM, VL_TASKS_USER, *VL_SEED_TASKS, *VL_FOCUS)),
-    "vl_pair": (VL_PAIR_VERSION, (VL_PAIR_SYSTEM, VL_PAIR_USER)),
-    "negative": (NEGATIVE_VERSION, (NEGATIVE_SYSTEM, NEGATIVE_USER)),
-    "neg_judge": (NEG_JUDGE_VERSION, (NEG_JUDGE_USER,)),
-    "edu_judge": (EDU_JUDGE_VERSION, (EDU_JUDGE_USER,)),
+    name: (version, tuple(DEFAULT.texts[n] for n in names)
+           + ((*VL_SEED_TASKS, *VL_FOCUS) if name == "vl_tasks" else ()))
+    for name, (version, names) in PROMPTS.items()
 }
 
 
 def template_hash(name: str) -> str:
-    """Short sha256 of a template's texts (what the version pins)."""
+    """Short sha256 of a built-in prompt's texts (what the version pins)."""
     _, texts = TEMPLATES[name]
     return hashlib.sha256("\x00".join(texts).encode("utf-8")).hexdigest()[:16]

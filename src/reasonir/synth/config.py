@@ -2,18 +2,28 @@
 
 One flat dataclass, so every option is both a YAML key and a ``--flag``; related options share a
 prefix (``hq_``, ``vl_``, ``neg_``, ``mine_``, ``edu_``, ``expand_``, ``released_``).
+
+``--preset paper`` sets the published system's values (``reasonir/prompts/presets/paper/synthesize.yaml``,
+each value with its source): two-phase HQ generation, BRIGHT's query-side BM25 for mined negatives,
+the FineWeb-Edu cut, the reasoning expansion prompt. The prompt wording is ours either way; every
+prompt is a template file a user can replace (``prompts:`` / ``--prompt-template NAME=FILE``, see
+:mod:`reasonir.prompts.synth`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from ..errors import ConfigError
+from ..prompts.presets import preset_digest
+from ..prompts.synth import TEMPLATE_NAMES, SynthPrompts
 
 KINDS = ("hq", "vl")
 EDU_SCORERS = ("none", "fineweb-edu", "llm", "regression")
 MINERS = ("none", "bm25", "bm25q", "dense")
+HQ_MODES = ("one-phase", "two-phase")
+EXPAND_PROMPTS = ("rewrite", "reason")
 RUNNERS = ("local", "ray")
 FINEWEB_EDU_MODEL = "HuggingFaceTB/fineweb-edu-classifier"
 DEFAULT_QUERY_INSTRUCTION = "Given a question, retrieve documents that help answer the question"
@@ -22,6 +32,8 @@ DEFAULT_QUERY_INSTRUCTION = "Given a question, retrieve documents that help answ
 @dataclass
 class SynthesizeConfig:
     """Options of ``reasonir synthesize`` (see ``examples/synth_*.yaml``)."""
+
+    PRESET_SECTION: ClassVar[str] = "synthesize"
 
     out: str = field(metadata={"help": "output folder (train.jsonl, stats.json, config.json, ...)"})
     input: list[str] = field(default_factory=list, metadata={
@@ -37,6 +49,13 @@ class SynthesizeConfig:
         "help": "SQLite response cache (default: OUT/llm_cache.sqlite; 'off' disables resuming)"})
     llm_options: dict[str, Any] = field(default_factory=dict, metadata={
         "cli": False, "help": "backend options for load_llm (concurrency, timeout, batch_size, ...)"})
+    preset: str | None = field(default=None, metadata={
+        "help": "settings profile: paper = ReasonIR's published settings; or a folder of <command>.yaml files"})
+    prompts: dict[str, str] = field(default_factory=dict, metadata={
+        "cli": False, "help": "replace prompt templates: {NAME: FILE} (names in reasonir.prompts.synth)"})
+    prompt_template: list[str] = field(default_factory=list, metadata={
+        "help": "replace prompt templates: NAME=FILE ... (e.g. hq_reason_system=my.txt; names and placeholders "
+                "in reasonir.prompts.synth; overrides the prompts: section)"})
     seed: int = field(default=0, metadata={"help": "seed of sampling, length draws and retries"})
     temperature: float = field(default=0.0, metadata={"help": "first-attempt temperature (0 = greedy)"})
     retry_temperature: float = field(default=0.7, metadata={"help": "temperature of retries"})
@@ -64,7 +83,8 @@ class SynthesizeConfig:
     edu_labels: str | None = field(default=None, metadata={
         "help": "regression: labelled JSONL {text, score} to train the head from (saved to edu_model)"})
     edu_encoder: str = field(default="hash", metadata={"help": "regression: encoder spec for the embeddings"})
-    edu_threshold: float = field(default=2.0, metadata={"help": "drop documents scoring below this (0-5)"})
+    edu_threshold: float = field(default=2.0, metadata={
+        "help": "drop documents scoring below this (0-5); 2 as in the paper (its released code uses 1)"})
     budget: int | None = field(default=None, metadata={
         "help": "keep at most this many documents, highest educational score first"})
     doc_max_words: int = field(default=1500, metadata={"help": "truncate documents to this many words in prompts"})
@@ -78,7 +98,10 @@ class SynthesizeConfig:
     # HQ ------------------------------------------------------------------------------------------------
     hq_per_doc: int = field(default=1, metadata={"help": "hard queries asked per document"})
     hq_min_words: int = field(default=8, metadata={"help": "reject generated queries shorter than this"})
-    hq_max_tokens: int = field(default=1024, metadata={"help": "LLM budget of the HQ request"})
+    hq_mode: str = field(default="one-phase", metadata={
+        "help": "one-phase: ask for the questions as JSON; two-phase: the LLM first works step by step, "
+                "then a second turn reformats its questions as JSON", "choices": HQ_MODES})
+    hq_max_tokens: int = field(default=1024, metadata={"help": "LLM budget of each HQ request (each phase)"})
     # VL ------------------------------------------------------------------------------------------------
     vl_tasks: int = field(default=20, metadata={"help": "retrieval tasks to brainstorm"})
     vl_tasks_per_call: int = field(default=10, metadata={"help": "tasks asked per brainstorming request"})
@@ -95,7 +118,9 @@ class SynthesizeConfig:
     llm_negatives: bool = field(default=True, metadata={"help": "write a hard negative with the LLM"})
     neg_min_words: int = field(default=300, metadata={"help": "minimum length of an HQ LLM negative (words)"})
     neg_max_tokens: int = field(default=1024, metadata={"help": "LLM budget of a negative request"})
-    mine: str = field(default="bm25", metadata={"help": "mine negatives with this retriever", "choices": MINERS})
+    mine: str = field(default="bm25", metadata={
+        "help": "mine negatives with this retriever (bm25q: BRIGHT's query-side BM25, as the paper)",
+        "choices": MINERS})
     mine_corpus: list[str] = field(default_factory=list, metadata={
         "help": "documents to mine from (default: all input documents)"})
     mine_skip: int = field(default=20, metadata={"help": "skip this many top ranks (likely false negatives)"})
@@ -109,6 +134,10 @@ class SynthesizeConfig:
     min_negatives: int = field(default=1, metadata={"help": "drop examples with fewer negatives than this"})
     # reasoning expansion -----------------------------------------------------------------------------
     expand: bool = field(default=False, metadata={"help": "expand generated queries with LLM reasoning"})
+    expand_prompt: str = field(default="rewrite", metadata={
+        "help": "rewrite: the test-time rewriting prompt (reasonir rewrite); reason: the LLM reasons about the "
+                "query (essential problem, what relevant documents contain, a draft answer)",
+        "choices": EXPAND_PROMPTS})
     expand_mode: str = field(default="replace", metadata={
         "help": "replace the query by the reasoning, or append it", "choices": ("replace", "append")})
     expand_max_tokens: int = field(default=512, metadata={"help": "LLM budget of the expansion"})
@@ -137,7 +166,8 @@ class SynthesizeConfig:
         if self.num_shards < 1 or not 0 <= self.shard_id < self.num_shards:
             raise ConfigError(f"shard_id must be in [0, num_shards); got shard_id={self.shard_id}, "
                               f"num_shards={self.num_shards}")
-        for name, choices in (("edu_scorer", EDU_SCORERS), ("mine", MINERS), ("runner", RUNNERS)):
+        for name, choices in (("edu_scorer", EDU_SCORERS), ("mine", MINERS), ("runner", RUNNERS),
+                              ("hq_mode", HQ_MODES), ("expand_prompt", EXPAND_PROMPTS)):
             if getattr(self, name) not in choices:
                 raise ConfigError(f"{name}: {getattr(self, name)!r}; choose one of {', '.join(choices)}")
         if self.max_attempts < 1:
@@ -155,4 +185,29 @@ class SynthesizeConfig:
             raise ConfigError("hq_per_doc and vl_per_task must be >= 1; mine_negatives and mine_skip >= 0")
         if not isinstance(self.llm_options, dict):
             raise ConfigError("llm_options must be a mapping of backend option: value")
+        self.prompt_set()                        # replaced templates: names, files and placeholders
+        if self.preset:
+            preset_digest(self.preset, self.PRESET_SECTION)     # an unknown preset fails here, by name
         return self
+
+    def template_files(self) -> dict[str, str]:
+        """The replaced prompt templates, ``{name: file}`` (``prompt_template`` entries win over ``prompts``).
+
+        Raises:
+            ConfigError: an entry that is not ``NAME=FILE``, or an unknown template name.
+        """
+        files = dict(self.prompts or {})
+        for entry in self.prompt_template:
+            name, sep, path = entry.partition("=")
+            if not sep or not name.strip() or not path.strip():
+                raise ConfigError(f"prompt_template: {entry!r} is not NAME=FILE (names: {', '.join(TEMPLATE_NAMES)})")
+            files[name.strip()] = path.strip()
+        unknown = sorted(set(files) - set(TEMPLATE_NAMES))
+        if unknown:
+            raise ConfigError(f"prompt templates: unknown name(s) {', '.join(unknown)}; valid names: "
+                              f"{', '.join(TEMPLATE_NAMES)}")
+        return files
+
+    def prompt_set(self) -> SynthPrompts:
+        """The run's prompt templates: the built-in ones with this configuration's replacements."""
+        return SynthPrompts(self.template_files())

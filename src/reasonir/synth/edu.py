@@ -7,7 +7,10 @@
 * :class:`RegressionEduScorer` — a ridge-regression head over embeddings from any encoder, trained
   from labelled ``{text, score}`` JSONL the user supplies; saved as ``head.json`` + ``weights.npy``.
 
-Scores are clipped to [0, 5]; NaN means "could not rate" and never passes a threshold.
+Scores are clipped to [0, 5]; NaN means "could not rate" and never passes a threshold. The pool
+keeps documents scoring ``>= edu_threshold``: 2 by default, the paper's cut ("documents scoring below
+2 are removed", arXiv 2504.20595); ReasonIR's released ``fineweb_edu_filter.py`` keeps ``>= 1``
+(``--edu-threshold 1`` reproduces the code).
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ import numpy as np
 from ..errors import ConfigError, DataFormatError, require
 from ..io import atomic_write, iter_jsonl, write_json
 from ..llm.base import LLM, GenerationParams
-from ..prompts.synth import EDU_JUDGE_VERSION, edu_judge_messages
+from ..prompts.synth import DEFAULT as DEFAULT_PROMPTS
+from ..prompts.synth import SynthPrompts
 from .llmstep import LLMStep, Usage
 from .parsing import ParseError
 from .pool import truncate_words
@@ -139,19 +143,20 @@ class LLMJudgeScorer:
     """Score documents by asking an LLM (prompt ``edu-judge``), with retries on unparsable replies."""
 
     def __init__(self, llm: LLM, max_words: int = 1000, max_tokens: int = 16, max_attempts: int = 3,
-                 batch_size: int = 32, seed: int = 0):
+                 batch_size: int = 32, seed: int = 0, prompts: SynthPrompts = DEFAULT_PROMPTS):
         self.llm = llm
+        self.prompts = prompts
         self.max_words = max_words
         self.step = LLMStep(llm, GenerationParams(max_tokens=max_tokens, temperature=0.0, seed=seed),
                             max_attempts=max_attempts, batch_size=batch_size, name="edu-judge")
         self.usage = Usage()
 
     def fingerprint(self) -> dict[str, Any]:
-        return {"scorer": "llm", "llm": self.llm.name, "prompt_version": EDU_JUDGE_VERSION,
+        return {"scorer": "llm", "llm": self.llm.name, "prompt_version": self.prompts.version("edu_judge"),
                 "params": self.step.params.to_dict(), "max_words": self.max_words}
 
     def score(self, texts: Sequence[str]) -> np.ndarray:
-        prompts = [edu_judge_messages(truncate_words(t, self.max_words)) for t in texts]
+        prompts = [self.prompts.edu_judge_messages(truncate_words(t, self.max_words)) for t in texts]
         results = self.step.run(prompts, lambda _i, text: parse_edu_score(text))
         for r in results:
             self.usage.merge(r.usage)

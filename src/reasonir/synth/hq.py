@@ -1,6 +1,15 @@
 """HQ stage: reasoning-intensive questions written from each seed document.
 
-The reply must hold ``{"hard_query": [...]}`` (other list keys, bare lists, lists of
+Two modes (``hq_mode``):
+
+* ``one-phase``: one request asks for the questions as JSON;
+* ``two-phase`` (ReasonIR's pipeline): the LLM first works step by step (the document's field, its
+  key concepts, the problems people solve with them, a situation per question) and writes its
+  questions in free text; a second turn of the same conversation, which carries that reply, asks
+  for the questions reformatted as JSON. A phase-1 reply is produced once (retried only when
+  empty); a phase-2 reply that does not parse is retried with the next sampling parameters.
+
+The JSON reply must hold ``{"hard_query": [...]}`` (other list keys, bare lists, lists of
 ``{"scenario", "question"}`` objects, fenced or truncated JSON are recovered by
 :mod:`reasonir.synth.parsing`). Each question is then checked: long enough, and not referring to
 "the document" (such questions cannot stand alone). An attempt without one acceptable question is
@@ -13,7 +22,7 @@ import re
 from typing import Any
 
 from ..llm.base import LLM
-from ..prompts.synth import HQ_KEY, HQ_VERSION, hq_messages
+from ..prompts.synth import HQ_KEY, Messages
 from .config import SynthesizeConfig
 from .llmstep import LLMStep
 from .parsing import ParseError, parse_string_list
@@ -21,6 +30,7 @@ from .pool import truncate_words, word_count
 from .records import Record, add_usage, drop, live_records, new_item
 
 STAGE = "hq"
+REASON_STAGE = "hq_reason"
 LIST_KEYS = (HQ_KEY, "hard_queries", "questions", "queries")
 _DOC_REF_RE = re.compile(
     r"\b(?:the|this|above|given|provided)\s+(?:document|passage|text|article|excerpt|paper|abstract|snippet)\b"
@@ -76,6 +86,13 @@ def parse_hq_reply(text: str, want: int, min_words: int, lenient: bool = False) 
     return good, rejected
 
 
+def check_reasoning(text: str) -> str:
+    """A phase-1 reply (any non-empty text); raises :class:`ParseError` ``empty_reasoning`` otherwise."""
+    if not text.strip():
+        raise ParseError("empty_reasoning")
+    return text
+
+
 class HQStage:
     """Fill each live HQ record's ``items`` with generated questions (the document is the positive)."""
 
@@ -83,14 +100,37 @@ class HQStage:
 
     def __init__(self, cfg: SynthesizeConfig, llm: LLM):
         self.cfg = cfg
+        self.prompts = cfg.prompt_set()
+        self.two_phase = cfg.hq_mode == "two-phase"
         self.step = LLMStep.from_config(llm, cfg, cfg.hq_max_tokens, STAGE)
+        self.reason_step = LLMStep.from_config(llm, cfg, cfg.hq_max_tokens, REASON_STAGE)
+        self.version = self.prompts.version("hq_reason" if self.two_phase else "hq")
+
+    def _requests(self, todo: list[Record]) -> list[Messages | None]:
+        """The JSON requests: one-phase prompts, or phase-2 conversations (``None`` where phase 1 failed)."""
+        cfg, p = self.cfg, self.prompts
+        docs = [truncate_words(r["positive"], cfg.doc_max_words) for r in todo]
+        if not self.two_phase:
+            return [p.hq_messages(d, cfg.hq_per_doc) for d in docs]
+        phase1 = [p.hq_reason_messages(d, cfg.hq_per_doc) for d in docs]
+        out: list[Messages | None] = []
+        for rec, msgs, res in zip(todo, phase1, self.reason_step.run(phase1, lambda _i, t: check_reasoning(t))):
+            add_usage(rec, REASON_STAGE, res.usage)
+            out.append(None if res.value is None else p.hq_format_messages(msgs, res.value, cfg.hq_per_doc))
+        return out
 
     def __call__(self, records: list[Record]) -> list[Record]:
         todo = [r for r in live_records(records, "hq") if not r["items"]]
         if not todo:
             return records
         cfg = self.cfg
-        prompts = [hq_messages(truncate_words(r["positive"], cfg.doc_max_words), cfg.hq_per_doc) for r in todo]
+        requests = self._requests(todo)
+        for rec, req in zip(todo, requests):
+            if req is None:
+                rec["prompt_version"] = self.version
+                drop(rec, REASON_STAGE, "no_reasoning")
+        todo = [r for r, req in zip(todo, requests) if req is not None]
+        prompts = [req for req in requests if req is not None]
         rejected: list[dict[str, int]] = [{} for _ in todo]
 
         def validate(i: int, text: str) -> list[str]:
@@ -100,7 +140,7 @@ class HQStage:
 
         for rec, res, rej in zip(todo, self.step.run(prompts, validate), rejected):
             add_usage(rec, STAGE, res.usage)
-            rec["prompt_version"] = HQ_VERSION
+            rec["prompt_version"] = self.version
             if res.value is None:
                 drop(rec, STAGE, "no_valid_query")
                 continue

@@ -19,13 +19,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..llm.base import LLM
-from ..prompts.synth import (
-    NEG_JUDGE_VERSION,
-    NEGATIVE_FIELDS,
-    NEGATIVE_VERSION,
-    negative_judge_messages,
-    negative_messages,
-)
+from ..prompts.synth import NEGATIVE_FIELDS
 from ..retrieve.bm25 import BM25Index
 from ..retrieve.dense import dense_search
 from ..types import Document
@@ -70,6 +64,7 @@ class LLMNegativeStage:
 
     def __init__(self, cfg: SynthesizeConfig, llm: LLM):
         self.cfg = cfg
+        self.prompts = cfg.prompt_set()
         self.step = LLMStep.from_config(llm, cfg, cfg.neg_max_tokens, LLM_STAGE)
 
     def min_words(self, kind: str) -> int:
@@ -80,7 +75,7 @@ class LLMNegativeStage:
         if not todo:
             return records
         cfg = self.cfg
-        prompts = [negative_messages(it["query"], truncate_words(it["pos"], cfg.doc_max_words),
+        prompts = [self.prompts.negative_messages(it["query"], truncate_words(it["pos"], cfg.doc_max_words),
                                      self.min_words(r["kind"]))
                    for r, it in todo]
 
@@ -97,7 +92,7 @@ class LLMNegativeStage:
 
         for (rec, item), res in zip(todo, self.step.run(prompts, validate)):
             add_usage(rec, LLM_STAGE, res.usage)
-            rec["negative_prompt_version"] = NEGATIVE_VERSION
+            rec["negative_prompt_version"] = self.prompts.version("negative")
             if res.value is None:
                 item["llm_negative_failed"] = True
             else:
@@ -188,6 +183,7 @@ class MineStage:
 
     def __init__(self, cfg: SynthesizeConfig, miner: NegativeMiner, llm: LLM | None = None):
         self.cfg, self.miner = cfg, miner
+        self.prompts = cfg.prompt_set()
         self.judge: LLMStep | None = None
         if cfg.judge_negatives:
             if llm is None:
@@ -215,14 +211,15 @@ class MineStage:
                chosen: list[list[dict[str, Any]]]) -> list[list[dict[str, Any]]]:
         assert self.judge is not None  # called only when judging is on
         pairs = [(t, c) for t, cs in enumerate(chosen) for c in cs]
-        prompts = [negative_judge_messages(todo[t][1]["query"], truncate_words(c["text"], self.cfg.doc_max_words))
+        prompts = [self.prompts.negative_judge_messages(todo[t][1]["query"],
+                                                        truncate_words(c["text"], self.cfg.doc_max_words))
                    for t, c in pairs]
         results = self.judge.run(prompts, lambda _i, text: parse_yes_no(text))
         kept: list[list[dict[str, Any]]] = [[] for _ in chosen]
         for (t, c), res in zip(pairs, results):
             rec, item = todo[t]
             add_usage(rec, JUDGE_STAGE, res.usage)
-            rec["judge_prompt_version"] = NEG_JUDGE_VERSION
+            rec["judge_prompt_version"] = self.prompts.version("neg_judge")
             if res.value is False:
                 kept[t].append(c)
             else:   # judged relevant (a false negative), or no verdict: not safe to use

@@ -6,7 +6,8 @@
   provenance (``example_id``, ``kind``, ``source_doc_id``, ``generator``, ``prompt_version``, ...);
 * ``train.st.jsonl`` — the same examples as a sentence-transformers table;
 * ``stats.json`` — per-stage kept/dropped counts, parse-failure rates, LLM calls, tokens, cost and
-  length histograms; ``config.json`` — the resolved configuration;
+  length histograms; ``config.json`` — the resolved configuration; both record the preset (name and
+  sha256 of its ``synthesize.yaml``) and the sha256 and source of every prompt template used;
 * ``dropped.jsonl`` — every dropped record or item with its stage and reason.
 
 Every LLM request goes through the response-cached LLM layer with deterministic parameters, so a
@@ -28,6 +29,8 @@ from ..config import save_config
 from ..errors import ConfigError
 from ..io import atomic_write, write_json
 from ..llm.base import LLM
+from ..prompts.presets import preset_digest
+from ..prompts.rewrite import PROMPT_VERSION as REWRITE_VERSION
 from ..trainio import read_train_examples, write_sentence_transformers, write_train_examples
 from ..types import Document, TrainExample
 from .config import FINEWEB_EDU_MODEL, SynthesizeConfig
@@ -82,7 +85,8 @@ def make_scorer(cfg: SynthesizeConfig, llm_factory: LLMFactory) -> EduScorer | N
     if cfg.edu_scorer == "fineweb-edu":
         return FineWebEduScorer(cfg.edu_model or FINEWEB_EDU_MODEL)
     if cfg.edu_scorer == "llm":
-        return LLMJudgeScorer(llm_factory(), max_attempts=cfg.max_attempts, batch_size=cfg.batch_size, seed=cfg.seed)
+        return LLMJudgeScorer(llm_factory(), max_attempts=cfg.max_attempts, batch_size=cfg.batch_size, seed=cfg.seed,
+                              prompts=cfg.prompt_set())
     head_dir = Path(cfg.edu_model) if cfg.edu_model else work_dir(cfg) / "edu_head"
     if (head_dir / "head.json").exists() and not cfg.edu_labels:
         return RegressionEduScorer.load(head_dir)
@@ -206,6 +210,36 @@ def _example(rec: Record, idx: int, item: dict[str, Any], cfg: SynthesizeConfig,
                         query_instruction=instr, doc_instruction=cfg.doc_instruction, metadata=meta)
 
 
+def prompts_used(cfg: SynthesizeConfig) -> list[str]:
+    """The synthesizer prompts (see :data:`reasonir.prompts.synth.PROMPTS`) this configuration sends."""
+    used = []
+    if cfg.edu_scorer == "llm" and "hq" in cfg.kinds:
+        used.append("edu_judge")
+    if "hq" in cfg.kinds:
+        used.append("hq_reason" if cfg.hq_mode == "two-phase" else "hq")
+    if "vl" in cfg.kinds:
+        used += ["vl_pair"] if cfg.vl_task_file else ["vl_tasks", "vl_pair"]
+    if cfg.llm_negatives:
+        used.append("negative")
+    if "mine" in stage_names(cfg) and cfg.judge_negatives:
+        used.append("neg_judge")
+    if cfg.expand and cfg.expand_prompt == "reason":
+        used.append("expand_reason")
+    return used
+
+
+def prompt_manifest(cfg: SynthesizeConfig) -> dict[str, Any]:
+    """What says which settings and prompts made the data: preset (+ file hash), template hashes, versions."""
+    prompts = cfg.prompt_set()
+    used = prompts_used(cfg)
+    versions = {p: prompts.version(p) for p in used}
+    if cfg.expand and cfg.expand_prompt == "rewrite":
+        versions["rewrite"] = REWRITE_VERSION        # the test-time rewriter's prompt (reasonir.prompts.rewrite)
+    digest = preset_digest(cfg.preset, cfg.PRESET_SECTION) if cfg.preset else None
+    return {"preset": cfg.preset, "preset_sha256": digest, "prompt_templates": prompts.manifest(used),
+            "prompt_versions": versions}
+
+
 def output_name(cfg: SynthesizeConfig, stem: str, suffix: str = ".jsonl") -> str:
     if cfg.num_shards <= 1:
         return stem + suffix
@@ -223,7 +257,7 @@ def write_outputs(cfg: SynthesizeConfig, records: list[Record], examples: list[T
         paths["sentence_transformers"] = out / output_name(cfg, "train.st")
         stats["output"]["sentence_transformers"] = write_sentence_transformers(paths["sentence_transformers"], examples)
     write_json(paths["stats"], stats)
-    save_config(cfg, paths["config"], extra={"pipeline_version": PIPELINE_VERSION})
+    save_config(cfg, paths["config"], extra={"pipeline_version": PIPELINE_VERSION, **stats["prompts"]})
     with atomic_write(paths["dropped"]) as fh:
         for rec in sorted(records, key=lambda r: r["example_id"]):
             objs = ([(rec, None)] if rec.get("dropped")
@@ -263,7 +297,7 @@ def finish(cfg: SynthesizeConfig, records: list[Record], pool: Pool | None, usag
            seconds: dict[str, float], generator: str) -> SynthesisResult:
     examples = finalize(records, cfg, generator)
     extra = {"rejected_queries": hq_summary(records), "shard": [cfg.shard_id, cfg.num_shards],
-             "generator": generator, "pipeline_version": PIPELINE_VERSION}
+             "generator": generator, "pipeline_version": PIPELINE_VERSION, "prompts": prompt_manifest(cfg)}
     stats = summarize(records, examples, pool.counts if pool else None, usage, seconds, extra)
     paths = write_outputs(cfg, records, examples, stats)
     logger.info("wrote %d examples to %s (%d LLM calls this run, %d cached)", len(examples), paths["train"],

@@ -18,7 +18,7 @@ from .records import Record
 
 #: word-count histogram edges (the last bin is open-ended)
 LENGTH_BINS = (0, 25, 50, 100, 200, 300, 500, 1000, 2000)
-STAGE_ORDER = ("edu", "vl_tasks", "hq", "vl_pair", "llm_negative", "mine", "judge", "expand")
+STAGE_ORDER = ("edu", "vl_tasks", "hq_reason", "hq", "vl_pair", "llm_negative", "mine", "judge", "expand")
 
 
 def length_summary(lengths: Sequence[int]) -> dict[str, Any]:

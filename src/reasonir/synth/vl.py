@@ -20,15 +20,7 @@ import numpy as np
 from ..analysis import Analyzer
 from ..errors import ConfigError
 from ..llm.base import LLM
-from ..prompts.synth import (
-    VL_FOCUS,
-    VL_PAIR_FIELDS,
-    VL_PAIR_VERSION,
-    VL_SEED_TASKS,
-    VL_TASKS_VERSION,
-    vl_pair_messages,
-    vl_tasks_messages,
-)
+from ..prompts.synth import VL_FOCUS, VL_PAIR_FIELDS, VL_SEED_TASKS
 from .config import SynthesizeConfig
 from .llmstep import LLMStep, Usage
 from .parsing import ParseError, parse_object_fields, parse_string_list
@@ -77,6 +69,7 @@ def brainstorm_tasks(llm: LLM, cfg: SynthesizeConfig) -> tuple[list[str], Usage]
         if not tasks:
             raise ConfigError(f"vl_task_file {cfg.vl_task_file}: no tasks (one per line)")
         return tasks[:cfg.vl_tasks], Usage()
+    templates = cfg.prompt_set()
     step = LLMStep.from_config(llm, cfg, max(256, 60 * cfg.vl_tasks_per_call), TASKS_STAGE)
     usage = Usage()
     tasks = []
@@ -85,7 +78,7 @@ def brainstorm_tasks(llm: LLM, cfg: SynthesizeConfig) -> tuple[list[str], Usage]
     call = 0
     while len(tasks) < cfg.vl_tasks and call < 2 * needed:
         batch = list(range(call, min(call + needed, 2 * needed)))
-        prompts = [vl_tasks_messages(cfg.vl_tasks_per_call, focus_of(c)) for c in batch]
+        prompts = [templates.vl_tasks_messages(cfg.vl_tasks_per_call, focus_of(c)) for c in batch]
 
         def validate(_i: int, text: str) -> list[str]:
             items, _ = parse_string_list(text, ("tasks", "task_list"))
@@ -143,6 +136,7 @@ class VLPairStage:
 
     def __init__(self, cfg: SynthesizeConfig, llm: LLM):
         self.cfg = cfg
+        self.prompts = cfg.prompt_set()
         self.step = LLMStep.from_config(llm, cfg, cfg.vl_max_tokens, PAIR_STAGE)
 
     def __call__(self, records: list[Record]) -> list[Record]:
@@ -150,7 +144,7 @@ class VLPairStage:
         if not todo:
             return records
         cfg = self.cfg
-        prompts = [vl_pair_messages(r["task"], r["query_words"], r["doc_words"]) for r in todo]
+        prompts = [self.prompts.vl_pair_messages(r["task"], r["query_words"], r["doc_words"]) for r in todo]
 
         def validate(_i: int, text: str) -> tuple[str, str]:
             pair = parse_object_fields(text, VL_PAIR_FIELDS)
@@ -159,8 +153,8 @@ class VLPairStage:
 
         for rec, res in zip(todo, self.step.run(prompts, validate)):
             add_usage(rec, PAIR_STAGE, res.usage)
-            rec["prompt_version"] = VL_PAIR_VERSION
-            rec["tasks_prompt_version"] = None if cfg.vl_task_file else VL_TASKS_VERSION
+            rec["prompt_version"] = self.prompts.version("vl_pair")
+            rec["tasks_prompt_version"] = None if cfg.vl_task_file else self.prompts.version("vl_tasks")
             if res.value is None:
                 drop(rec, PAIR_STAGE, "no_valid_pair")
                 continue
