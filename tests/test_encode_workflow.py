@@ -102,7 +102,8 @@ def test_dense_retriever_search_and_exclusions():
 def test_from_config_picks_bright_instruction(monkeypatch):
     enc = RecordingEncoder()
     monkeypatch.setattr("reasonir.encode.loading.load_encoder", lambda *a, **k: enc)
-    ds = SimpleNamespace(task="earth_science", long_documents=True, require_corpus=lambda: DOCS)
+    ds = SimpleNamespace(task="earth_science", long_documents=True, require_corpus=lambda: DOCS,
+                         queries={"q": "rocks"})
     cfg = SimpleNamespace(model="x", dtype="auto", device="cpu", max_length=None, batch_size=None, instruction=None)
     r = DenseRetriever.from_config(cfg, ds)
     r.search({"q": "rocks"}, k=2)

@@ -122,7 +122,7 @@ def test_cli_trains_minilm_and_the_checkpoint_serves_retrieve_and_http(tmp_path,
     from reasonir.serve.server import ServeConfig, build_app
 
     build_index(str(beir / "corpus.jsonl"), str(tmp_path / "idx"), IndexOptions(model=summary["model_dir"]))
-    client = TestClient(build_app(ServeConfig(index_dir=str(tmp_path / "idx"))))
+    client = TestClient(build_app(ServeConfig(index_dir=str(tmp_path / "idx"))), base_url="http://127.0.0.1")
     hits = client.post("/search", json={"query": "what about insulin?", "k": 3}).json()
     assert hits["results"][0]["id"] == "d6"
 
@@ -216,8 +216,9 @@ def test_cli_checkpoint_of_a_tiny_llm_loads_in_retrieve_index_and_server(tmp_pat
     assert np.abs(initial - trained.encode_document([d.text for d in docs])).max() > 1e-3   # training changed it
 
     assert main(["-q", "retrieve", "--dataset", f"beir:{beir}", "--retriever", "dense", "--model", model_dir,
-                 "--dtype", "fp32", "--top-k", "8", "--out", str(tmp_path / "run.trec"), "--json"]) == 0
-    assert 0.0 <= json.loads(capsys.readouterr().out.strip().splitlines()[-1])["ndcg@10"] <= 1.0
+                 "--dtype", "fp32", "--top-k", "8", "--metrics", "ndcg@8,recall@8", "--out", str(tmp_path / "run.trec"),
+                 "--json"]) == 0
+    assert 0.0 <= json.loads(capsys.readouterr().out.strip().splitlines()[-1])["ndcg@8"] <= 1.0
     run = read_run(tmp_path / "run.trec")
     for i, qid in enumerate(queries):
         for j, doc in enumerate(docs):
@@ -226,7 +227,8 @@ def test_cli_checkpoint_of_a_tiny_llm_loads_in_retrieve_index_and_server(tmp_pat
     assert main(["-q", "index", "build", str(beir / "corpus.jsonl"), str(tmp_path / "idx"), "--model", model_dir,
                  "--encoder-dtype", "fp32", "--dtype", "fp32"]) == 0
     capsys.readouterr()
-    client = TestClient(build_app(ServeConfig(index_dir=str(tmp_path / "idx"), device="cpu")))
+    client = TestClient(build_app(ServeConfig(index_dir=str(tmp_path / "idx"), device="cpu")),
+                        base_url="http://127.0.0.1")
     for i, (qid, text) in enumerate(queries.items()):
         hits = client.post("/search", json={"query": text, "k": 3}).json()["results"]
         assert hits[0]["id"] == f"d{int(np.argmax(scores[i]))}"
