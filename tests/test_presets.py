@@ -74,3 +74,40 @@ def test_saved_config_records_the_preset_and_its_hash(user_preset, tmp_path):
 def test_builtin_paper_preset_is_available():
     assert "paper" in available_presets()
     assert load_preset("paper", "no-such-section") == {}
+
+
+def _preset_classes() -> dict[str, type]:
+    import importlib
+    import pkgutil
+
+    import reasonir.workflows
+
+    modules = [f"reasonir.workflows.{m.name}" for m in pkgutil.iter_modules(reasonir.workflows.__path__)]
+    modules += ["reasonir.synth.config", "reasonir.train.config"]
+    found: dict[str, type] = {}
+    for name in modules:
+        mod = importlib.import_module(name)
+        for obj in vars(mod).values():
+            section = getattr(obj, "PRESET_SECTION", None)
+            if dataclasses.is_dataclass(obj) and isinstance(obj, type) and section:
+                found[section] = obj
+    return found
+
+
+def test_every_paper_preset_file_configures_a_command_with_valid_values():
+    import typing
+    from importlib import resources
+
+    classes = _preset_classes()
+    folder = resources.files("reasonir.prompts.presets") / "paper"
+    sections = sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
+    assert sections, "the paper preset has no section files"
+    for section in sections:
+        assert section in classes, f"paper/{section}.yaml configures no command (no PRESET_SECTION {section!r})"
+        cls = classes[section]
+        values = config.preset_values(cls, "paper")
+        assert values, f"paper/{section}.yaml is empty"
+        hints = typing.get_type_hints(cls)
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        for name, value in values.items():
+            config.check_value(value, hints[name], name, f"paper/{section}.yaml", fields[name].metadata.get("choices"))
