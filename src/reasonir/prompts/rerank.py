@@ -8,101 +8,114 @@ the problem), coding problems (sharing algorithms or data structures), Pony prog
 documentation needed to write the code), plus ``general`` and ``evidence`` (claims, e.g. SciFact)
 for other collections. Every prompt ends by demanding ``Relevance score: X`` with an integer X.
 
-Changing a template changes results: bump :data:`PROMPT_VERSION` (it names the reranker in provenance
-and the prompt text keys the response cache).
+Each family's prompt is a template file, ``reasonir/prompts/templates/rerank/<family>.txt``, with two
+placeholders:
+
+* ``{query}`` — the query text (the selected query variant, stripped of surrounding whitespace);
+* ``{document}`` — the document text (after any truncation, stripped).
+
+Literal braces are doubled (``{{``/``}}``); one trailing newline of a file is dropped. A user
+replaces a prompt without touching code (``reasonir rerank --prompt-template FILE`` for the selected
+family, or ``FAMILY=FILE``; ``prompts: {FAMILY: FILE}`` in a config file); the sha256 of every
+template used is written to the run's ``config.json``.
+
+Changing a built-in template changes results: bump :data:`PROMPT_VERSION` (it names the reranker in
+provenance and the prompt text keys the response cache). Replaced templates make the version
+``rerank-1+user-<hash>``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
+
+from ..errors import ConfigError
+from .template_files import builtin_text, manifest, read_user_template, version_of
+
 PROMPT_VERSION = "rerank-1"
+PLACEHOLDERS = frozenset({"query", "document"})
 
 Messages = list[dict[str, str]]
 
-SCALE = ("Grade the relevance of the document on a scale from 0 to 5, where 0 means it is completely "
-         "irrelevant and 5 means it is highly relevant and fully addresses what the query needs.")
-OUTPUT = ("Answer with one line in exactly this form and nothing else:\n"
-          "Relevance score: X\n"
-          "where X is a whole number from 0 to 5.")
+FAMILIES = ("general", "stackexchange", "aops", "theoremqa_questions", "theoremqa_theorems", "leetcode", "pony",
+            "evidence")
 
-CRITERIA: dict[str, str] = {
-    "general": (
-        "A document is relevant when it contains information that helps to answer or address the query. "
-        "A document that only touches on similar topics, without helping to answer, is not relevant."),
-    "stackexchange": (
-        "The query is a post from a question-and-answer forum. A document is relevant when it contains "
-        "information that helps to answer the post or solve its problem. A document that merely mentions "
-        "the same topics or keywords, without helping to answer, is not relevant."),
-    "aops": (
-        "The query is a competition math problem. The document is a different math problem with its "
-        "solution. The document is relevant when its problem involves the same kind of mathematical "
-        "objects (for example the same class of functions or structures) and its solution shares at least "
-        "one technique that is useful for solving the query problem."),
-    "theoremqa_questions": (
-        "The query is a math or science problem. The document is another problem with its solution. The "
-        "document is relevant when solving it uses the same mathematical method, theorem or process that "
-        "is needed to solve the query problem."),
-    "theoremqa_theorems": (
-        "The query is a math or science problem. The document states a theorem, law or definition. The "
-        "document is relevant when that theorem, law or definition is a step in solving the query problem."),
-    "leetcode": (
-        "The query is a coding problem. The document is another coding problem, possibly with a solution. "
-        "The document is relevant when both problems rely on similar algorithms or data structures (for "
-        "example depth-first search, dynamic programming, sorting, two pointers, tree traversal), so that "
-        "they would appear in the same algorithms textbook, even if in different chapters."),
-    "pony": (
-        "The query asks for code written in the Pony programming language. The document is a page of "
-        "Pony documentation. The document is relevant when it documents any part of the language or its "
-        "standard library, however basic, that is needed to write the requested code."),
-    "evidence": (
-        "The query is a claim. A document is relevant when it reports findings that support or refute the "
-        "claim, so that it could serve as evidence when checking it. A document that is merely on the same "
-        "subject is not relevant."),
-}
-FAMILIES = tuple(CRITERIA)
+#: BRIGHT's seven StackExchange tasks
+STACKEXCHANGE_TASKS = ("biology", "earth_science", "economics", "psychology", "robotics", "stackoverflow",
+                       "sustainable_living")
 
 #: BRIGHT task -> prompt family
 TASK_FAMILY: dict[str, str] = {
-    **{t: "stackexchange" for t in ("biology", "earth_science", "economics", "psychology", "robotics",
-                                   "stackoverflow", "sustainable_living")},
+    **{t: "stackexchange" for t in STACKEXCHANGE_TASKS},
     "aops": "aops", "theoremqa_questions": "theoremqa_questions", "theoremqa_theorems": "theoremqa_theorems",
     "leetcode": "leetcode", "pony": "pony",
     # BEIR collections whose queries are claims
     "scifact": "evidence", "fever": "evidence", "climate-fever": "evidence",
 }
 
-TEMPLATE = """\
-{criteria}
-
-<query>
-{query}
-</query>
-
-<document>
-{document}
-</document>
-
-{scale}
-{output}"""
+#: prompt families the StackExchange tasks may use (ReasonIR's reranker gives them its general prompt)
+STACKEXCHANGE_FAMILIES = ("stackexchange", "general")
 
 
-def family_for(task: str | None) -> str:
-    """The prompt family for a BRIGHT task or dataset name (``general`` when unknown)."""
+def family_for(task: str | None, stackexchange: str = "stackexchange") -> str:
+    """The prompt family for a BRIGHT task or dataset name (``general`` when unknown).
+
+    Args:
+        task: a BRIGHT task (``biology``, ``bright/pony-long``) or a dataset name.
+        stackexchange: the family of BRIGHT's seven StackExchange tasks (ours: ``stackexchange``;
+            ReasonIR's reranker: ``general``).
+    """
     if not task:
         return "general"
     key = task.lower().removeprefix("bright/").removesuffix("-long")
-    return TASK_FAMILY.get(key, "general")
+    family = TASK_FAMILY.get(key, "general")
+    return stackexchange if family == "stackexchange" else family
 
 
-def rerank_text(family: str, query: str, document: str) -> str:
-    """The prompt text for one pair.
+class RerankPrompts:
+    """The rerank prompt templates: the built-in ones, some replaced by a user's files.
+
+    Args:
+        overrides: ``{family: file path}`` of replacement templates.
 
     Raises:
-        KeyError: for an unknown family (callers validate against :data:`FAMILIES`).
+        ConfigError: unknown family, unreadable file, or a placeholder other than ``{query}``/``{document}``.
     """
-    return TEMPLATE.format(criteria=CRITERIA[family], query=query.strip(), document=document.strip(),
-                           scale=SCALE, output=OUTPUT)
+
+    def __init__(self, overrides: Mapping[str, str | Path] | None = None):
+        self.texts = {f: builtin_text("rerank", f) for f in FAMILIES}
+        self.sources = dict.fromkeys(FAMILIES, "builtin")
+        for family, path in (overrides or {}).items():
+            if family not in FAMILIES:
+                raise ConfigError(f"unknown rerank prompt family {family!r} (file {path}); "
+                                  f"choose one of {', '.join(FAMILIES)}")
+            self.texts[family] = read_user_template(path, PLACEHOLDERS, f"rerank prompt template {family!r}")
+            self.sources[family] = str(path)
+
+    @property
+    def version(self) -> str:
+        """:data:`PROMPT_VERSION`, with a hash suffix when a template was replaced."""
+        return version_of(PROMPT_VERSION, self.texts, self.sources)
+
+    def manifest(self, families: tuple[str, ...] | None = None) -> dict[str, dict[str, str]]:
+        """``{family: {"sha256", "source"}}`` of the given families (default: all)."""
+        names = families or FAMILIES
+        return manifest({f: self.texts[f] for f in names}, {f: self.sources[f] for f in names})
+
+    def text(self, family: str, query: str, document: str) -> str:
+        """The prompt text for one pair.
+
+        Raises:
+            KeyError: for an unknown family (callers validate against :data:`FAMILIES`).
+        """
+        return self.texts[family].format(query=query.strip(), document=document.strip())
+
+    def messages(self, family: str, query: str, document: str) -> Messages:
+        """The prompt for one pair as a single-turn chat."""
+        return [{"role": "user", "content": self.text(family, query, document)}]
 
 
-def rerank_messages(family: str, query: str, document: str) -> Messages:
-    """The prompt for one pair as a single-turn chat."""
-    return [{"role": "user", "content": rerank_text(family, query, document)}]
+DEFAULT = RerankPrompts()
+
+rerank_text = DEFAULT.text
+rerank_messages = DEFAULT.messages
