@@ -155,7 +155,7 @@ def test_variant_formats_and_unmatched_reporting(tmp_path, bright_dir, caplog):
 def test_retrieve_with_the_tongsearch_map_on_bright_format_data(tmp_path, bright_dir):
     root, examples, _ = make_bright_dir(tmp_path / "bright", bright_dir, n=3)
     out = run_retrieve(RetrieveConfig(dataset=f"bright:biology@{root}", retriever="bm25q", top_k=5,
-                                      query_variant=str(bright_dir / TONGSEARCH)))
+                                      metrics="ndcg@5,recall@5", query_variant=str(bright_dir / TONGSEARCH)))
     rep = out.dataset.metadata["query_variant"]
     assert rep["matched"] == 3 and rep["unmatched"] == 0
     reasoned = json.loads((bright_dir / TONGSEARCH).read_text())

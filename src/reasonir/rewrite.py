@@ -9,12 +9,14 @@ every answer goes through the LLM response cache, so a re-run costs no LLM calls
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from .errors import ConfigError
 from .llm.base import LLM, GenerationParams
-from .prompts.rewrite import PROMPT_VERSION, rewrite_messages
+from .prompts.rewrite import DEFAULT, TEMPLATE_NAMES, RewritePrompts
+from .prompts.template_files import split_overrides
 from .types import Queries, as_queries
 
 logger = logging.getLogger(__name__)
@@ -70,10 +72,12 @@ class QueryRewriter:
         temperature, top_p, seed: sampling (default greedy).
         length_clause: tell the model its budget.
         separator: between original and reasoning in ``append`` mode.
+        prompts: the prompt templates (default: the built-in ones; see :mod:`reasonir.prompts.rewrite`).
     """
 
     def __init__(self, llm: LLM, max_tokens: int = 512, mode: str = "replace", temperature: float = 0.0,
-                 top_p: float = 1.0, seed: int | None = None, length_clause: bool = True, separator: str = "\n\n"):
+                 top_p: float = 1.0, seed: int | None = None, length_clause: bool = True, separator: str = "\n\n",
+                 prompts: RewritePrompts | None = None):
         if mode not in REWRITE_MODES:
             raise ConfigError(f"unknown rewrite mode {mode!r}; choose one of {', '.join(REWRITE_MODES)}")
         if max_tokens <= 0:
@@ -83,11 +87,12 @@ class QueryRewriter:
         self.mode = mode
         self.length_clause = length_clause
         self.separator = separator
+        self.prompts = prompts or DEFAULT
         self.params = GenerationParams(max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed)
 
     def provenance(self) -> dict[str, Any]:
         """Fields that say how the rewrites were made (written into every output row)."""
-        return {"llm": self.llm.name, "prompt_version": PROMPT_VERSION, "max_tokens": self.max_tokens}
+        return {"llm": self.llm.name, "prompt_version": self.prompts.version, "max_tokens": self.max_tokens}
 
     def rewrite(self, queries: Queries) -> dict[str, RewrittenQuery]:
         """Rewrite every query; ``{qid: RewrittenQuery}`` in the input order.
@@ -98,7 +103,7 @@ class QueryRewriter:
         """
         queries = as_queries(queries, allow_empty=True)
         texts = list(dict.fromkeys(queries.values()))
-        prompts = [rewrite_messages(t, self.max_tokens if self.length_clause else None) for t in texts]
+        prompts = [self.prompts.messages(t, self.max_tokens if self.length_clause else None) for t in texts]
         gens = dict(zip(texts, self.llm.generate(prompts, self.params))) if prompts else {}
         out: dict[str, RewrittenQuery] = {}
         empty = 0
@@ -115,3 +120,19 @@ class QueryRewriter:
             logger.warning("%d of %d rewrites came back empty; those queries keep their original text",
                            empty, len(queries))
         return out
+
+
+def rewrite_prompts(prompts: Mapping[str, str] | None = None, entries: Sequence[str] = ()) -> RewritePrompts:
+    """The rewrite prompt templates a configuration names.
+
+    Args:
+        prompts: ``{template name: file}`` (a config file's ``prompts:`` section).
+        entries: ``--prompt-template`` values: ``NAME=FILE``, or a bare ``FILE`` for the ``user`` template
+            (they win over ``prompts``).
+
+    Raises:
+        ConfigError: unknown template name, unreadable file, or bad placeholders.
+    """
+    overrides = dict(prompts or {})
+    overrides.update(split_overrides(entries, TEMPLATE_NAMES, bare="user"))
+    return RewritePrompts(overrides)

@@ -15,6 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Rerank each query's top-k of a run; report metrics before and after "
                                    "(reranker alone and combined with the first-stage score).")
     add_arguments(p, RerankConfig)
+    p.add_argument("--query-variant", dest="query_variant", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object (last line)")
     p.set_defaults(func=_run)
 
@@ -26,7 +27,8 @@ def _run(args: argparse.Namespace) -> int:
     outcome = run_rerank(cfg)
     summary = {"dataset": outcome.dataset.name, "queries": outcome.queries, "pairs": outcome.pairs,
                "final": cfg.combine, "metrics": outcome.metrics, "grades": outcome.grades, "llm": outcome.llm,
-               "seconds": round(outcome.seconds, 3), "skipped_metrics": outcome.skipped_metrics}
+               "seconds": round(outcome.seconds, 3), "skipped_metrics": outcome.skipped_metrics,
+               "preset": cfg.preset}
     if args.json:
         print_json(summary)
         return 0
@@ -41,6 +43,8 @@ def _run(args: argparse.Namespace) -> int:
     if "parse_failures" in g:
         print(f"  grades: {g['parse_failures']}/{g['pairs']} unreadable ({100 * g['parse_failure_rate']:.1f}%), "
               f"methods {g['methods']}")
+        print(f"  documents cut: {g['truncated_words']} at --max-doc-words, {g['truncated_context']} to fit the "
+              "LLM's context")
     if outcome.llm:
         s = outcome.llm
         print(f"  LLM {s['llm']}: {s['calls']} calls, {s['cache_hits']} cache hits, "

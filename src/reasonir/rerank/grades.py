@@ -7,6 +7,11 @@
 The reference implementation read the two characters after the marker; this handles ``4.5``,
 ``**Relevance score:** 4``, ``four`` and answers without the marker.
 
+:func:`parse_grade_strict` is that reference rule, offered for exact reproduction (``--parse-rule
+strict``): the last ``Relevance score:`` (case as written), ``float()`` of the two characters right after
+it, no clamping; no marker gives grade 0, an unreadable pair of characters is a parse failure (the
+reference then scores the pair -1: ``--failure-score -1``).
+
 :func:`expected_grade` computes ``sum_d d * p(d) / sum_d p(d)`` over the grade digits 0-5 among the
 top alternatives at the position where the model writes its grade.
 """
@@ -18,6 +23,9 @@ import re
 from dataclasses import dataclass
 
 MAX_GRADE = 5.0
+#: how an answer's text becomes a grade: ours (:func:`parse_grade`) or the reference's (:func:`parse_grade_strict`)
+PARSE_RULES = ("lenient", "strict")
+STRICT_MARKER = "Relevance score:"
 #: a lone number is taken as the grade only in answers of at most this many words
 LONE_MAX_WORDS = 20
 
@@ -89,6 +97,33 @@ def parse_grade(text: str) -> GradeParse:
     if len(lone) == 1 and len(text.split()) <= LONE_MAX_WORDS and 0 <= float(lone[0]) <= MAX_GRADE:
         return _result(float(lone[0]), "lone")
     return GradeParse(None, "failed")
+
+
+def parse_grade_strict(text: str) -> GradeParse:
+    """The reference reranker's rule: ``float()`` of the two characters after the last ``Relevance score:``.
+
+    Returns:
+        method ``strict`` with the value as read (not clamped: ``Relevance score: 10`` reads ``" 1"``);
+        ``strict-absent`` with grade 0 when the marker is absent; ``failed`` (grade ``None``) when the
+        two characters are not a number.
+
+    Example:
+        >>> parse_grade_strict("Relevance score: 4.").grade, parse_grade_strict("Relevance score: 4.5").grade
+        (4.0, 4.0)
+    """
+    at = (text or "").rfind(STRICT_MARKER)
+    if at < 0:
+        return GradeParse(0.0, "strict-absent")
+    start = at + len(STRICT_MARKER)
+    try:
+        return GradeParse(float(text[start:start + 2]), "strict")
+    except ValueError:
+        return GradeParse(None, "failed")
+
+
+def read_grade(text: str, rule: str = "lenient") -> GradeParse:
+    """The grade of an answer under ``rule`` (one of :data:`PARSE_RULES`)."""
+    return parse_grade_strict(text) if rule == "strict" else parse_grade(text)
 
 
 def expected_grade(logprobs: list[dict[str, float]] | None,

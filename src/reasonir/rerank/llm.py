@@ -7,7 +7,13 @@ Two ways to read the grade:
   grade position (needs a backend that returns logprobs); falls back to the parsed grade where the
   logprobs show no grade position (counted).
 
-Failures (no grade found) get ``score=None``; :mod:`reasonir.rerank.combine` decides what they count as.
+The text is read by ``parse_rule``: ``lenient`` (ours, :func:`~reasonir.rerank.grades.parse_grade`) or
+``strict`` (the reference's two characters after ``Relevance score:``). Failures (no grade found) get
+``score=None``; :mod:`reasonir.rerank.combine` decides what they count as.
+
+Documents are cut at ``max_doc_words`` words (ours: 1500) and/or, with ``context_tokens``, only where the
+prompt would not fit the LLM's context (:class:`~reasonir.rerank.context.ContextFitter`, ReasonIR's
+behaviour); the counters say how many pairs each rule cut.
 """
 
 from __future__ import annotations
@@ -20,9 +26,10 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..llm.base import LLM, GenerationParams
-from ..prompts.rerank import FAMILIES, PROMPT_VERSION, rerank_messages, rerank_text
+from ..prompts.rerank import DEFAULT, FAMILIES, RerankPrompts
 from .base import PairScore, as_pair_batch
-from .grades import MAX_GRADE, GradeParse, expected_grade, parse_grade
+from .context import ContextFitter
+from .grades import MAX_GRADE, PARSE_RULES, GradeParse, expected_grade, read_grade
 
 logger = logging.getLogger(__name__)
 
@@ -47,12 +54,15 @@ class GradeCounters:
     methods: dict[str, int] = field(default_factory=dict)
     expected_used: int = 0
     expected_fallback: int = 0
+    truncated_words: int = 0
+    truncated_context: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {"pairs": self.pairs, "parse_failures": self.parse_failures,
                 "parse_failure_rate": self.parse_failures / self.pairs if self.pairs else 0.0,
                 "clamped": self.clamped, "methods": dict(self.methods), "expected_used": self.expected_used,
-                "expected_fallback": self.expected_fallback}
+                "expected_fallback": self.expected_fallback, "truncated_words": self.truncated_words,
+                "truncated_context": self.truncated_context}
 
 
 class LLMReranker:
@@ -67,15 +77,23 @@ class LLMReranker:
         logprobs: top alternatives requested per token in ``expected`` mode.
         max_doc_words, max_query_words: truncate long texts (0: never).
         chat: send a chat prompt (instruction-tuned models) rather than a raw completion string.
+        prompts: the prompt templates (default: the built-in ones).
+        parse_rule: ``lenient`` (ours) or ``strict`` (the reference's rule).
+        context_tokens: cut documents only where prompt + answer would exceed this many tokens
+            (``None``: no context cut).
     """
 
     def __init__(self, llm: LLM, family: str = "general", grade_mode: str = "parse", max_tokens: int = 32,
                  temperature: float = 0.0, top_p: float = 1.0, seed: int | None = None, logprobs: int = 10,
-                 max_doc_words: int = 1500, max_query_words: int = 0, chat: bool = True):
+                 max_doc_words: int = 1500, max_query_words: int = 0, chat: bool = True,
+                 prompts: RerankPrompts | None = None, parse_rule: str = "lenient",
+                 context_tokens: int | None = None):
         if family not in FAMILIES:
             raise ConfigError(f"unknown rerank prompt family {family!r}; choose one of {', '.join(FAMILIES)}")
         if grade_mode not in GRADE_MODES:
             raise ConfigError(f"unknown grade mode {grade_mode!r}; choose one of {', '.join(GRADE_MODES)}")
+        if parse_rule not in PARSE_RULES:
+            raise ConfigError(f"unknown parse rule {parse_rule!r}; choose one of {', '.join(PARSE_RULES)}")
         self.llm = llm
         self.family = family
         self.grade_mode = grade_mode
@@ -84,15 +102,32 @@ class LLMReranker:
         self.max_doc_words = max_doc_words
         self.max_query_words = max_query_words
         self.chat = chat
-        self.name = f"llm:{llm.name}|{family}|{PROMPT_VERSION}|{grade_mode}"
+        self.prompts = prompts or DEFAULT
+        self.parse_rule = parse_rule
+        self.fitter = ContextFitter(llm, context_tokens, max_tokens) if context_tokens else None
+        rule = "" if parse_rule == "lenient" else f"|{parse_rule}"
+        self.name = f"llm:{llm.name}|{family}|{self.prompts.version}|{grade_mode}{rule}"
         self.counters = GradeCounters()
         self._lock = threading.Lock()
 
-    def prompt(self, query: str, document: str) -> Any:
-        """The prompt sent for one pair."""
+    def _build(self, query: str, document: str) -> Any:
+        if self.chat:
+            return self.prompts.messages(self.family, query, document)
+        return self.prompts.text(self.family, query, document)
+
+    def _prepare(self, query: str, document: str) -> tuple[Any, bool, bool]:
+        """``(prompt, cut by max_doc_words, cut to fit the context)`` for one pair."""
         q = truncate_words(query, self.max_query_words)
         d = truncate_words(document, self.max_doc_words)
-        return rerank_messages(self.family, q, d) if self.chat else rerank_text(self.family, q, d)
+        words_cut = d != document
+        if self.fitter is None:
+            return self._build(q, d), words_cut, False
+        prompt, context_cut = self.fitter.fit(lambda doc: self._build(q, doc), d)
+        return prompt, words_cut, context_cut
+
+    def prompt(self, query: str, document: str) -> Any:
+        """The prompt sent for one pair (a chat, or a raw string with ``chat=False``)."""
+        return self._prepare(query, document)[0]
 
     def score(self, pairs: Sequence[tuple[str, str]] | tuple[str, str]) -> Any:
         """Grade every pair (one LLM call each, all sent as one batch).
@@ -107,10 +142,14 @@ class LLMReranker:
     def _score(self, pairs: list[tuple[str, str]]) -> list[PairScore]:
         if not pairs:
             return []
-        gens = self.llm.generate([self.prompt(q, d) for q, d in pairs], self.params)
+        prepared = [self._prepare(q, d) for q, d in pairs]
+        with self._lock:
+            self.counters.truncated_words += sum(w for _, w, _ in prepared)
+            self.counters.truncated_context += sum(c for _, _, c in prepared)
+        gens = self.llm.generate([p for p, _, _ in prepared], self.params)
         out = []
         for gen in gens:
-            parsed = parse_grade(gen.text)
+            parsed = read_grade(gen.text, self.parse_rule)
             grade, method, extra = parsed.grade, parsed.method, {}
             if self.grade_mode == "expected":
                 exp = expected_grade(gen.logprobs, gen.metadata.get("tokens"))

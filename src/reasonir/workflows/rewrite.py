@@ -13,13 +13,13 @@ import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from ..config import save_config
 from ..data import parse_dataset_spec
 from ..io import write_jsonl
 from ..outputs import check_output_file
-from ..rewrite import REWRITE_MODES, QueryRewriter, RewrittenQuery
+from ..rewrite import REWRITE_MODES, QueryRewriter, RewrittenQuery, rewrite_prompts
 from ._llm import llm_report, open_llm, sample_queries
 
 logger = logging.getLogger(__name__)
@@ -27,7 +27,10 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class RewriteConfig:
-    """Options of ``reasonir rewrite``."""
+    """Options of ``reasonir rewrite`` (``--preset paper``: ReasonIR's sampling and token budget,
+    ``reasonir/prompts/presets/paper/rewrite.yaml``)."""
+
+    PRESET_SECTION: ClassVar[str] = "rewrite"
 
     dataset: str = field(metadata={"help": "beir:PATH, bright:TASK (Hub) or bright:TASK@DIR (local)"})
     out: str = field(metadata={"help": "output JSONL of rewritten queries"})
@@ -58,6 +61,13 @@ class RewriteConfig:
     dtype: str | None = field(default=None, metadata={
         "help": "local LLM compute dtype (transformers, vLLM; auto: fp32 on CPU, bf16 on GPU)",
         "choices": ("auto", "fp32", "bf16", "fp16")})
+    prompt_template: list[str] = field(default_factory=list, metadata={
+        "help": "replace prompt templates: FILE (the user message) or NAME=FILE, NAME one of system, user, "
+                "length_clause; placeholders in reasonir.prompts.rewrite"})
+    prompts: dict[str, str] = field(default_factory=dict, metadata={
+        "cli": False, "help": "replace prompt templates: {NAME: FILE} (config files)"})
+    preset: str | None = field(default=None, metadata={
+        "help": "settings profile: paper = ReasonIR's published settings; or a folder of <command>.yaml files"})
 
 
 @dataclass
@@ -87,6 +97,7 @@ def run_rewrite(cfg: RewriteConfig, llm: Any = None) -> RewriteOutcome:
         llm: an already built LLM (tests, notebooks); default: opened from ``cfg``.
     """
     check_output_file(cfg.out, "the rewritten queries (--out)")
+    prompts = rewrite_prompts(cfg.prompts, cfg.prompt_template)     # a bad template fails before any work
     dataset = parse_dataset_spec(cfg.dataset, split=cfg.split, queries=cfg.query_variant)
     queries = sample_queries(dataset.queries, cfg.sample_queries, cfg.sample_seed)
     own = llm is None
@@ -94,7 +105,7 @@ def run_rewrite(cfg: RewriteConfig, llm: Any = None) -> RewriteOutcome:
     try:
         rewriter = QueryRewriter(llm, max_tokens=cfg.max_tokens, mode=cfg.mode, temperature=cfg.temperature,
                                  top_p=cfg.top_p, seed=cfg.seed, length_clause=cfg.length_clause,
-                                 separator=cfg.separator)
+                                 separator=cfg.separator, prompts=prompts)
         t0 = time.perf_counter()
         rewrites = rewriter.rewrite(queries)
         seconds = time.perf_counter() - t0
@@ -104,7 +115,8 @@ def run_rewrite(cfg: RewriteConfig, llm: Any = None) -> RewriteOutcome:
         report = llm_report(llm) if hasattr(llm, "summary") else {"llm": llm.name}
         lengths = _length_stats(rewrites)
         save_config(cfg, out.with_name(out.name + ".config.json"),
-                    extra={"llm_stats": report, "lengths": lengths, "seconds": round(seconds, 3), **prov})
+                    extra={"llm_stats": report, "lengths": lengths, "seconds": round(seconds, 3), **prov,
+                           "prompt_templates": prompts.manifest()})
         logger.info("rewrote %d queries in %.1fs (%s)", len(rewrites), seconds, report)
     finally:
         if own:
