@@ -19,7 +19,7 @@ from ..outputs import describe_os_error
 
 #: command modules, in the order ``--help`` lists them
 COMMAND_MODULES = ("retrieve", "evaluate", "encode", "rag", "rewrite", "rerank", "llm-serve", "index", "search",
-                   "serve", "demo", "synthesize", "train")
+                   "serve", "demo", "synthesize", "train", "bright")
 
 logger = logging.getLogger("reasonir.cli")
 
