@@ -8,10 +8,10 @@ PKG = Path(__file__).resolve().parents[1] / "src" / "reasonir"
 LAYERS = {
     0: {"types", "errors", "io", "config", "prompts", "analysis", "_logging", "embedded", "trainio", "netguard",
         "outputs", "ids", "fileio", "__init__"},
-    1: {"data", "evaluate", "llm"},
+    1: {"data", "evaluate", "llm", "query_variants"},
     2: {"encode"},
-    3: {"retrieve", "rerank", "rewrite", "index", "synth", "train", "query_variants"},
-    4: {"workflows", "serve", "rag"},
+    3: {"retrieve", "rerank", "rewrite", "index", "synth", "train"},
+    4: {"workflows", "serve", "rag", "integrations"},
     5: {"cli", "__main__"},
 }
 LAYER_OF = {name: level for level, names in LAYERS.items() for name in names}

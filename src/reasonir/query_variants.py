@@ -38,7 +38,19 @@ from .data import BRIGHT_HUB_ID, Dataset, bright_variant_file, read_bright_rows
 from .errors import ConfigError, DataFormatError, require
 from .ids import check_query_id
 from .io import QUERY_ID_KEYS, QUERY_TEXT_KEYS, parse_json, read_queries
-from .rewrite import combine_query
+
+#: how a rewritten text stands in for the original query
+REWRITE_MODES = ("replace", "append")
+
+
+def combine_query(original: str, reasoning: str, mode: str, separator: str = "\n\n") -> str:
+    """The retrieval text for ``mode``: the reasoning alone, or the original followed by it."""
+    if mode == "replace":
+        return reasoning
+    if mode == "append":
+        return f"{original}{separator}{reasoning}"
+    raise ConfigError(f"unknown rewrite mode {mode!r}; choose one of {', '.join(REWRITE_MODES)}")
+
 
 logger = logging.getLogger(__name__)
 

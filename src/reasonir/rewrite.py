@@ -17,11 +17,11 @@ from .errors import ConfigError
 from .llm.base import LLM, GenerationParams
 from .prompts.rewrite import DEFAULT, TEMPLATE_NAMES, RewritePrompts
 from .prompts.template_files import split_overrides
+from .query_variants import REWRITE_MODES, combine_query  # re-exported: the modes belong to variants
 from .types import Queries, as_queries
 
 logger = logging.getLogger(__name__)
 
-REWRITE_MODES = ("replace", "append")
 
 
 @dataclass
@@ -51,15 +51,6 @@ class RewrittenQuery:
 
     def to_row(self, **provenance: Any) -> dict[str, Any]:
         return {**asdict(self), **provenance}
-
-
-def combine_query(original: str, reasoning: str, mode: str, separator: str = "\n\n") -> str:
-    """The retrieval text for ``mode``: the reasoning alone, or the original followed by it."""
-    if mode == "replace":
-        return reasoning
-    if mode == "append":
-        return f"{original}{separator}{reasoning}"
-    raise ConfigError(f"unknown rewrite mode {mode!r}; choose one of {', '.join(REWRITE_MODES)}")
 
 
 class QueryRewriter:
