@@ -16,6 +16,7 @@ implements the rule. Functions that take ``{query_id: text}`` use :func:`as_quer
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,7 +31,13 @@ ExcludedIds = dict[str, set[str]]
 
 @dataclass(frozen=True, slots=True)
 class Document:
-    """One retrievable unit of text."""
+    """One retrievable unit of text.
+
+    Examples:
+        >>> doc = Document("d1", "Ice is less dense than liquid water.", title="Why ice floats")
+        >>> doc.full_text
+        'Why ice floats Ice is less dense than liquid water.'
+    """
 
     id: str
     text: str
@@ -41,6 +48,75 @@ class Document:
     def full_text(self) -> str:
         """Title and text joined the way BEIR-style retrievers index them."""
         return f"{self.title} {self.text}" if self.title else self.text
+
+
+@dataclass(slots=True)
+class Hit:
+    """One search result, in the shape pyserini's searchers return (``docid``, ``score``, ``raw``).
+
+    Attributes:
+        id: the document id (also readable as ``docid``, pyserini's name).
+        score: the (fused) score; higher is better.
+        row: the document's row in the index store.
+        dense: its dense score (dense and hybrid search).
+        bm25: its BM25 score (BM25 and hybrid search).
+        title: the document's title, ``None`` when the search did not fetch documents.
+        text: the document's text, ``None`` when the search did not fetch documents.
+        metadata: the document's other fields.
+
+    Examples:
+        >>> hit = Hit("d1", 0.8, title="Why ice floats", text="Ice is less dense than water.")
+        >>> hit.docid, hit.score, hit.contents
+        ('d1', 0.8, 'Why ice floats Ice is less dense than water.')
+        >>> hit.raw
+        '{"_id": "d1", "title": "Why ice floats", "text": "Ice is less dense than water."}'
+        >>> hit
+        Hit(id='d1', score=0.8, title='Why ice floats', text='Ice is less dense than water.')
+    """
+
+    id: str
+    score: float
+    row: int = -1
+    dense: float | None = None
+    bm25: float | None = None
+    title: str | None = None
+    text: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def docid(self) -> str:
+        """The document id (pyserini's name for :attr:`id`)."""
+        return self.id
+
+    @property
+    def contents(self) -> str | None:
+        """Title and text as they were indexed (``None`` without the document)."""
+        return None if self.text is None else Document(self.id, self.text, self.title or "").full_text
+
+    @property
+    def raw(self) -> str | None:
+        """The stored document as a BEIR JSON record (``None`` without the document)."""
+        if self.text is None:
+            return None
+        return json.dumps({"_id": self.id, "title": self.title or "", "text": self.text, **self.metadata},
+                          ensure_ascii=False)
+
+    @property
+    def document(self) -> Document | None:
+        """The hit's :class:`Document` (``None`` when the search did not fetch documents)."""
+        return None if self.text is None else Document(self.id, self.text, self.title or "", dict(self.metadata))
+
+    def __repr__(self) -> str:
+        parts = [f"id={self.id!r}", f"score={self.score:.4g}"]
+        if self.title:
+            parts.append(f"title={_clip(self.title)!r}")
+        if self.text is not None:
+            parts.append(f"text={_clip(self.text)!r}")
+        return f"Hit({', '.join(parts)})"
+
+
+def _clip(text: str, chars: int = 60) -> str:
+    return text if len(text) <= chars else text[:chars - 3] + "..."
 
 
 @dataclass(slots=True)

@@ -17,6 +17,7 @@ written and ends with the same index as an uninterrupted run.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,11 +26,12 @@ from typing import Any
 import numpy as np
 
 from .._logging import progress
+from ..encode.base import Encoder
 from ..errors import ConfigError, DataFormatError
 from ..outputs import check_output_dir
 from ..types import Document
 from . import encoding, state
-from .corpus import fingerprint, iter_documents, resolve_corpus
+from .corpus import Corpus, CorpusSource, fingerprint, iter_documents, resolve_corpus
 from .derive import build_ann_generation, build_bm25_generation, save_tombstones
 from .encoding import fingerprint_identity
 from .layout import (
@@ -57,9 +59,8 @@ INGEST_BATCH = 2000
 # --------------------------------------------------------------------------------------------------
 # phases shared by build and add
 # --------------------------------------------------------------------------------------------------
-def _ingest(store: DocStore, spec: str, base: int, tombstones: np.ndarray, replace: bool) -> int:
+def _ingest(store: DocStore, source: CorpusSource, base: int, tombstones: np.ndarray, replace: bool) -> int:
     """Stream the corpus into rows ``base..``; resume after rows already stored. Returns the new row count."""
-    source = resolve_corpus(spec)
     done = store.max_row() - base
     if done < 0:
         raise DataFormatError(f"document store holds fewer rows than committed ({store.max_row()} < {base})", STORE)
@@ -104,16 +105,17 @@ def _ingest(store: DocStore, spec: str, base: int, tombstones: np.ndarray, repla
         flush()
     if seen < done:
         raise DataFormatError(f"the corpus has {seen} documents but an earlier run of this command stored {done}; "
-                              "it changed since; run the command again to start over", spec)
+                              "it changed since; run the command again to start over", source.spec)
     return row
 
 
 def _encode(root: Path, store: DocStore, opts: IndexOptions, run: RunOptions, base: int, total: int,
-            report: WriteReport, expected_fp: dict[str, Any] | None = None
+            report: WriteReport, expected_fp: dict[str, Any] | None = None, encoder: Encoder | None = None
             ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Encode rows ``[base, total)`` into shards (reusing complete ones). Returns (encoder info, new shards)."""
     spec = run.encoder_spec(opts)
-    encoder = encoding.load(spec.with_device(run.devices[0]) if run.devices else spec)
+    if encoder is None:
+        encoder = encoding.load(spec.with_device(run.devices[0]) if run.devices else spec)
     fp = encoder.fingerprint()
     if expected_fp is not None and fingerprint_identity(fp) != fingerprint_identity(expected_fp):
         raise ConfigError(f"the encoder loaded now ({fp}) differs from the one that built this index "
@@ -207,16 +209,19 @@ def _finish(root: Path, cfg: dict[str, Any], store: DocStore, opts: IndexOptions
 # --------------------------------------------------------------------------------------------------
 # public operations
 # --------------------------------------------------------------------------------------------------
-def build_index(corpus: str, index_dir: str, opts: IndexOptions | None = None, run: RunOptions | None = None,
-                overwrite: bool = False) -> WriteReport:
+def build_index(corpus: Corpus | CorpusSource, index_dir: str | os.PathLike, opts: IndexOptions | None = None,
+                run: RunOptions | None = None, overwrite: bool = False, *,
+                encoder: Encoder | None = None) -> WriteReport:
     """Build an index over ``corpus`` in ``index_dir``, resuming an interrupted build of the same command.
 
     Args:
-        corpus: JSONL file, BEIR folder, parquet file or ``hf:NAME[:CONFIG][@SPLIT]``.
+        corpus: JSONL file, BEIR folder, parquet file, ``hf:NAME[:CONFIG][@SPLIT]``, or documents in
+            memory (``Document`` objects or records, or ``{doc_id: text}``; see :mod:`.corpus`).
         index_dir: the index directory (created).
         opts: what to build (model, dtype, BM25, ANN, instructions, shard size).
         run: how to run it (device, batch size, worker processes, Ray).
         overwrite: discard an existing or unfinished index with other settings.
+        encoder: ``opts.model`` already loaded (saves loading it again); used for in-process encoding.
 
     Raises:
         IndexLockedError: another process is writing to ``index_dir``.
@@ -228,12 +233,13 @@ def build_index(corpus: str, index_dir: str, opts: IndexOptions | None = None, r
     source = resolve_corpus(corpus)           # a missing corpus fails before anything is created
     created = state.missing_dirs(root)
     try:
-        return _build(root, corpus, source, opts, run, overwrite)
+        return _build(root, source, opts, run, overwrite, encoder)
     finally:
         state.remove_empty(created)                 # a build that failed on its input leaves no empty folder
 
 
-def _build(root: Path, corpus: str, source: Any, opts: IndexOptions, run: RunOptions, overwrite: bool) -> WriteReport:
+def _build(root: Path, source: CorpusSource, opts: IndexOptions, run: RunOptions, overwrite: bool,
+           encoder: Encoder | None) -> WriteReport:
     report = WriteReport(str(root), "build")
     with WriteLock(root, "index build"):
         t0 = time.perf_counter()
@@ -260,20 +266,20 @@ def _build(root: Path, corpus: str, source: Any, opts: IndexOptions, run: RunOpt
             state.check_empty_or_ours(root)
             state.wipe(root)
             state.write_pending(root, {"op": "build", "identity": identity,
-                                       "command": f"reasonir index build {corpus} {root}"})
+                                       "command": f"reasonir index build {source.spec} {root}"})
         store = None
         try:
             store = DocStore(root / STORE)
             state.collect_garbage(root, None, keep=state.shard_files(root))
             with state.storage_errors("the document store", root / STORE):
-                total = _ingest(store, corpus, 0, np.zeros(0, dtype=np.int64), replace=False)
+                total = _ingest(store, source, 0, np.zeros(0, dtype=np.int64), replace=False)
             if total == 0:
-                raise DataFormatError("the corpus has no documents", corpus)
+                raise DataFormatError("the corpus has no documents", source.spec)
             report.rows_added = total
             report.seconds["ingest"] = time.perf_counter() - t0
             t = time.perf_counter()
             with state.storage_errors("vector shards", root / VECTORS):
-                encoder_info, new_shards = _encode(root, store, opts, run, 0, total, report)
+                encoder_info, new_shards = _encode(root, store, opts, run, 0, total, report, encoder=encoder)
         except BaseException as exc:
             if state.failed_on_input(exc, root, None):
                 state.discard(root, store)           # nothing worth resuming: the input must change first
@@ -291,19 +297,21 @@ def _build(root: Path, corpus: str, source: Any, opts: IndexOptions, run: RunOpt
             _finish(root, cfg, store, opts, np.zeros(0, dtype=np.int64), total, report, reuse_ann=False)
         t = time.perf_counter()
         _commit(root, cfg, store, new_shards, 0, total,
-                {"op": "build", "corpus": str(corpus), "rows": total, "identity": identity})
+                {"op": "build", "corpus": source.spec, "rows": total, "identity": identity})
         report.seconds["commit"] = time.perf_counter() - t
     return report
 
 
-def add_documents(index_dir: str, corpus: str, replace: bool = False, run: RunOptions | None = None) -> WriteReport:
+def add_documents(index_dir: str | os.PathLike, corpus: Corpus | CorpusSource, replace: bool = False,
+                  run: RunOptions | None = None, *, encoder: Encoder | None = None) -> WriteReport:
     """Add the documents of ``corpus`` to an index (resumable like a build).
 
     Args:
         index_dir: an existing index.
-        corpus: the documents to add (any corpus format).
+        corpus: the documents to add (any corpus format, or documents in memory as for :func:`build_index`).
         replace: documents whose id is already live replace the old version; otherwise that is an error.
         run: device, batch size, workers, Ray.
+        encoder: the index's encoder already loaded (saves loading it again).
 
     Raises:
         DataFormatError: an id already in the index (without ``replace``) or repeated in ``corpus``.
@@ -327,16 +335,17 @@ def add_documents(index_dir: str, corpus: str, replace: bool = False, run: RunOp
         else:
             state.rollback(root, cfg, store, pending)
             state.write_pending(root, {"op": "add", "identity": identity,
-                                       "command": f"reasonir index add {root} {corpus}"})
+                                       "command": f"reasonir index add {root} {source.spec}"})
         tombstones = state.load_tombstones(root, cfg)
         try:
             with state.storage_errors("the document store", root / STORE):
-                total = _ingest(store, corpus, base, tombstones, replace)
+                total = _ingest(store, source, base, tombstones, replace)
             report.rows_added = total - base
             report.seconds["ingest"] = time.perf_counter() - t0
             t = time.perf_counter()
             with state.storage_errors("vector shards", root / VECTORS):
-                _, new_shards = _encode(root, store, opts, run, base, total, report, cfg["encoder"]["fingerprint"])
+                _, new_shards = _encode(root, store, opts, run, base, total, report, cfg["encoder"]["fingerprint"],
+                                        encoder)
         except BaseException as exc:
             if state.failed_on_input(exc, root, cfg):
                 state.rollback(root, cfg, store, state.read_pending(root))   # the index is exactly as committed
@@ -353,7 +362,7 @@ def add_documents(index_dir: str, corpus: str, replace: bool = False, run: RunOp
         with state.storage_errors("the BM25/ANN files", root):
             _finish(root, cfg, store, opts, tombstones, total, report, reuse_ann=True)
         _commit(root, cfg, store, new_shards, base, total,
-                {"op": "add", "corpus": str(corpus), "rows": total - base, "replaced": report.deleted})
+                {"op": "add", "corpus": source.spec, "rows": total - base, "replaced": report.deleted})
     return report
 
 

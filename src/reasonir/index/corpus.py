@@ -2,8 +2,11 @@
 
 Sources: a JSONL file (``.jsonl``/``.jsonl.gz``), a BEIR folder (its ``corpus.jsonl[.gz]`` or
 ``corpus.parquet``), a parquet file, or a Hugging Face dataset given as ``hf:NAME[:CONFIG][@SPLIT]``
-(``NAME`` may also be a folder written by ``Dataset.save_to_disk``). Records use the same fields as
-:func:`reasonir.io.document_from_record` (``_id|id|docid|doc_id``, ``title``, ``text|contents|content``).
+(``NAME`` may also be a folder written by ``Dataset.save_to_disk``), or documents in memory: an
+iterable of :class:`~reasonir.types.Document` or of records, or a ``{doc_id: text | record}`` mapping
+(BEIR's in-memory corpus). Records use the same fields as :func:`reasonir.io.document_from_record`
+(``_id|id|docid|doc_id``, ``title``, ``text|contents|content``), and in-memory ids pass the same checks
+as ids read from files (:mod:`reasonir.ids`).
 
 The fingerprint identifies the exact input a build saw (sha256 of the file bytes; the dataset
 fingerprint for HF datasets), so an interrupted build only resumes on the same corpus.
@@ -11,12 +14,16 @@ fingerprint for HF datasets), so an interrupted build only resumes on the same c
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from ..errors import ConfigError, DataFormatError, require
+from ..errors import ConfigError, DataFormatError, InputError, require
+from ..ids import check_doc_id
 from ..io import document_from_record, iter_jsonl
 from ..types import Document
 from .layout import sha256_file
@@ -27,11 +34,12 @@ class CorpusSource:
     """A resolved corpus location.
 
     Attributes:
-        spec: what the user gave.
-        kind: ``"jsonl"``, ``"parquet"`` or ``"hf"``.
+        spec: what the user gave (for documents in memory, a short description).
+        kind: ``"jsonl"``, ``"parquet"``, ``"hf"`` or ``"memory"``.
         path: the file (jsonl/parquet), or the dataset name or folder (hf).
         config: HF dataset config name, if any.
         split: HF split (default ``"train"``; BEIR-on-Hub corpora use ``"corpus"``).
+        documents: the checked documents (``"memory"`` only).
     """
 
     spec: str
@@ -39,15 +47,28 @@ class CorpusSource:
     path: str
     config: str | None = None
     split: str = "train"
+    documents: tuple[Document, ...] = field(default=(), repr=False, compare=False)
 
 
-def resolve_corpus(spec: str | os.PathLike) -> CorpusSource:
-    """Resolve a corpus spec (file, BEIR folder, parquet, ``hf:NAME[:CONFIG][@SPLIT]``).
+#: the name in-memory documents are given in error messages (``documents[3]: ...``)
+MEMORY_NAME = "documents"
+#: what index writes read: a corpus path or spec, or documents in memory
+Corpus = str | os.PathLike | Iterable[Any] | Mapping[str, Any]
+
+
+def resolve_corpus(spec: Corpus | CorpusSource) -> CorpusSource:
+    """Resolve a corpus spec (file, BEIR folder, parquet, ``hf:NAME[:CONFIG][@SPLIT]``) or documents in memory.
 
     Raises:
         FileNotFoundError: when a local path does not exist or a folder holds no corpus file.
         ConfigError: on an unsupported file type.
+        InputError: documents in memory that are neither an iterable nor a mapping.
+        DataFormatError: an in-memory document without an id or text, or with an invalid id.
     """
+    if isinstance(spec, CorpusSource):
+        return spec
+    if not isinstance(spec, (str, os.PathLike)):
+        return memory_source(spec)
     text = str(spec)
     if text.startswith("hf:"):
         name = text[3:]
@@ -76,10 +97,66 @@ def resolve_corpus(spec: str | os.PathLike) -> CorpusSource:
                       "or hf:NAME")
 
 
+def memory_source(items: Iterable[Any] | Mapping[str, Any]) -> CorpusSource:
+    """Check documents given in memory (read once, so a generator works) and wrap them as a source.
+
+    Args:
+        items: :class:`Document` objects or records (dicts with an id and a text field), or a mapping
+            ``{doc_id: text}`` / ``{doc_id: {"title": ..., "text": ...}}``.
+
+    Raises:
+        InputError: ``items`` is bytes, a set, or not iterable.
+        DataFormatError: an item without an id or text, an invalid id, non-string text or title,
+            or metadata that cannot be stored as JSON, naming the item (``documents[i]``).
+    """
+    if isinstance(items, (bytes, bytearray, set, frozenset)) or not isinstance(items, Iterable):
+        raise InputError(f"documents must be a corpus path, a list of Document objects or records, or a "
+                         f"{{doc_id: text}} mapping; got {type(items).__name__}")
+    if isinstance(items, Mapping):
+        docs = tuple(_from_mapping_item(key, value) for key, value in items.items())
+    else:
+        docs = tuple(_from_item(obj, f"{MEMORY_NAME}[{i}]") for i, obj in enumerate(items))
+    return CorpusSource(f"<{len(docs)} documents in memory>", "memory", "", documents=docs)
+
+
+def _from_mapping_item(key: Any, value: Any) -> Document:
+    where = f"{MEMORY_NAME}[{key!r}]"
+    doc_id = check_doc_id(key, where)
+    if isinstance(value, str):
+        return Document(doc_id, value)
+    if isinstance(value, Mapping):
+        return document_from_record({**value, "_id": doc_id}, where)
+    raise DataFormatError(f"expected the document's text or a record with a text field, got {type(value).__name__}",
+                          where)
+
+
+def _from_item(obj: Any, where: str) -> Document:
+    if isinstance(obj, Mapping):
+        return document_from_record(obj, where)
+    if not isinstance(obj, Document):
+        hint = "; give each document an id" if isinstance(obj, str) else ""
+        raise DataFormatError(f"expected a Document or a record with an id and a text field, got "
+                              f"{type(obj).__name__}{hint}", where)
+    doc_id = check_doc_id(obj.id, where)
+    if not isinstance(obj.text, str) or not isinstance(obj.title, str):
+        raise DataFormatError(f"document {doc_id!r}: text and title must be strings", where)
+    try:
+        json.dumps(obj.metadata, ensure_ascii=False, sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        raise DataFormatError(f"document {doc_id!r}: metadata cannot be stored as JSON ({exc})", where) from None
+    return obj if doc_id == obj.id else Document(doc_id, obj.text, obj.title, obj.metadata)
+
+
 def fingerprint(source: CorpusSource) -> str:
     """A string that changes whenever the corpus content changes."""
     if source.kind in ("jsonl", "parquet"):
         return "sha256:" + sha256_file(source.path)
+    if source.kind == "memory":
+        h = hashlib.sha256()
+        for d in source.documents:
+            h.update(json.dumps([d.id, d.title, d.text, d.metadata], ensure_ascii=False, sort_keys=True).encode())
+            h.update(b"\n")
+        return "sha256:" + h.hexdigest()
     ds = _load_hf(source)
     fp = getattr(ds, "_fingerprint", None)
     return f"hf:{fp}" if fp else f"hf:{source.path}:{source.config}:{source.split}:{len(ds)}"
@@ -98,6 +175,9 @@ def iter_documents(source: CorpusSource) -> Iterator[tuple[Document, str]]:
     if source.kind == "jsonl":
         for lineno, obj in iter_jsonl(source.path):
             yield document_from_record(obj, source.path, lineno), f"{source.path}:{lineno}"
+    elif source.kind == "memory":
+        for i, doc in enumerate(source.documents):
+            yield doc, f"{MEMORY_NAME}[{i}]"
     elif source.kind == "parquet":
         for row, rec in enumerate(_parquet_records(source.path), start=1):
             yield document_from_record(rec, source.path, row), f"{source.path} row {row}"

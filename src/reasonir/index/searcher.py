@@ -14,7 +14,6 @@ import logging
 import os
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,44 +25,52 @@ from ..retrieve.bm25 import MODES as BM25_MODES
 from ..retrieve.bm25 import BM25Index
 from ..retrieve.fusion import DEFAULT_RRF_K, FUSIONS, interpolate_arrays, rrf_arrays
 from ..retrieve.topk import topk_1d
-from ..types import Document, Run, as_queries, as_text_batch, check_query_texts
-from . import encoding
+from ..types import Document, Hit, Run, as_queries, as_text_batch, check_query_texts
+from . import encoding, writes
 from .ann import AnnParams, ann_search, gather_rows, load_ann, rescore
 from .derive import load_shards
 from .encoding import fingerprint_identity
 from .exact import exact_search
 from .layout import STORE, read_config, sha256_file
+from .options import RunOptions
+from .state import WriteReport
 from .store import DocStore, live_mask
 
 logger = logging.getLogger(__name__)
 
 MODES = ("dense", "bm25", "bm25q", "hybrid")
-
-
-@dataclass
-class Hit:
-    """One search result: document id, fused score, store row, and the per-system scores."""
-
-    id: str
-    score: float
-    row: int
-    dense: float | None = None
-    bm25: float | None = None
+__all__ = ["MODES", "Hit", "Index"]
 
 
 class Index:
-    """A read-only view of the committed state of an index directory.
+    """The committed state of an index directory, searched in place (a context manager).
 
-    Use :meth:`open`. Thread-safe for concurrent reads of documents; searches that encode queries
-    should be serialised by the caller (the server runs them on one worker thread).
+    Create one with :meth:`build` (from a corpus path or documents in memory) or :meth:`open`; grow
+    or prune it with :meth:`add` / :meth:`delete`. Thread-safe for concurrent reads of documents;
+    searches that encode queries should be serialised by the caller (the server runs them on one
+    worker thread).
+
+    Examples:
+        >>> import tempfile
+        >>> docs = [{"_id": "d1", "title": "Ice", "text": "Ice floats because it is less dense than water."},
+        ...         {"_id": "d2", "title": "Rust", "text": "Iron rusts when it meets oxygen and water."}]
+        >>> with Index.build(docs, tempfile.mkdtemp(), model="hash", bm25=True) as index:
+        ...     hits = index.search("why does ice float", k=1, mode="dense")
+        ...     report = index.add([Document("d3", "Salt lowers the freezing point of water.")])
+        ...     print(index.num_documents, hits[0].docid, hits[0].title)
+        3 d1 Ice
     """
 
     def __init__(self, root: Path, cfg: dict[str, Any], spec: encoding.EncoderSpec):
         self.root = root
-        self.config = cfg
         self._spec = spec
         self._encoder: Encoder | None = None
         self._lock = threading.Lock()
+        self._load(cfg)
+
+    def _load(self, cfg: dict[str, Any]) -> None:
+        """(Re)read the committed generation ``cfg`` describes."""
+        root, self.config = self.root, cfg
         self.num_rows = int(cfg["counts"]["rows"])
         self.store = DocStore(root / STORE, readonly=True)
         self.shards = load_shards(root, cfg["vectors"]["shards"])
@@ -100,6 +107,51 @@ class Index:
         index = cls(root, cfg, spec)
         index.check(verify)
         return index
+
+    @classmethod
+    def build(cls, documents: writes.Corpus, index_dir: str | os.PathLike[str], model: str | None = None, *,
+              overwrite: bool = False, device: str = "auto", batch_size: int | None = None,
+              run: RunOptions | None = None, **settings: Any) -> Index:
+        """Build an index (see :func:`~reasonir.index.build_index`) and open it.
+
+        Args:
+            documents: a corpus path or spec, or documents in memory: a list or iterator of
+                :class:`~reasonir.types.Document` or of records (``_id``, ``title``, ``text``), or a
+                ``{doc_id: text}`` mapping. Ids are checked as in corpus files.
+            index_dir: the index directory (created).
+            model: the encoder (``minilm``, ``smollm2``, ``hash``, a folder or Hub id).
+            overwrite, run: as for :func:`~reasonir.index.build_index`.
+            device, batch_size: where and how to run the encoder (build and search).
+            **settings: other :class:`~reasonir.index.IndexOptions` fields (``bm25``, ``dtype``, ``ann``...).
+
+        Raises:
+            ConfigError: an unknown setting (listing the valid ones), or as for ``build_index``.
+            DataFormatError: a document without an id or text, an invalid or duplicate id (naming it).
+        """
+        return writes.build(cls, documents, index_dir, model, overwrite, device, batch_size, run, settings)
+
+    def add(self, documents: writes.Corpus, replace: bool = False) -> WriteReport:
+        """Add documents (a corpus path or documents in memory, as for :meth:`build`) and see them at once.
+
+        Raises:
+            DataFormatError: an id already in the index (without ``replace``) or repeated in ``documents``.
+        """
+        return writes.add(self, documents, replace)
+
+    def delete(self, ids: str | Sequence[str], missing_ok: bool = False) -> WriteReport:
+        """Delete documents by id (see :func:`~reasonir.index.delete_documents`) and stop returning them."""
+        return writes.delete(self, [ids] if isinstance(ids, str) else list(ids), missing_ok)
+
+    def __enter__(self) -> Index:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        ann = f", ann={self.config['ann']['kind']!r}" if self.has_ann else ""
+        return (f"Index({str(self.root)!r}, model={self.config['encoder']['spec']['model']!r}, dim={self.dim}, "
+                f"documents={self.num_documents}, modes={self.modes!r}{ann})")
 
     def check(self, verify: bool = False) -> None:
         """Check shard shapes against the config (and every checksum when ``verify``)."""
@@ -219,7 +271,7 @@ class Index:
     def search(self, queries: str | Sequence[str], k: int = 10, mode: str = "hybrid",
                instruction: str | None = None, fusion: str = "interpolate",
                weights: Sequence[float] = (0.5, 0.5), rrf_k: float = DEFAULT_RRF_K, candidates: int = 100,
-               bm25_mode: str = "bm25", exact: bool = False) -> Any:
+               bm25_mode: str = "bm25", exact: bool = False, fetch_documents: bool = True) -> Any:
         """Search a batch of query texts, or one query.
 
         Args:
@@ -233,10 +285,12 @@ class Index:
             candidates: per-system candidates fused in hybrid mode (at least ``k``).
             bm25_mode: BM25 scoring used inside hybrid (``bm25`` or ``bm25q``).
             exact: exact dense search even when the index has an ANN index.
+            fetch_documents: fill each hit's ``title``, ``text`` and ``metadata`` (one store query
+                for the whole batch); ``False`` reads the ids only.
 
         Returns:
-            Per query, up to ``k`` hits, best first (``list[list[Hit]]``); for a single string, its
-            hit list (``list[Hit]``).
+            Per query, up to ``k`` :class:`~reasonir.types.Hit` (id, score, title, text), best first
+            (``list[list[Hit]]``); for a single string, its hit list (``list[Hit]``).
 
         Raises:
             InputError: ``queries`` is not a string or a list of strings.
@@ -246,6 +300,7 @@ class Index:
         texts, single = as_text_batch(queries, "queries")
         check_query_texts(texts, "queries")
         hits = self._search(texts, k, mode, instruction, fusion, weights, rrf_k, candidates, bm25_mode, exact)
+        self._attach(hits, fetch_documents)
         return hits[0] if single else hits
 
     def _search(self, texts: list[str], k: int, mode: str, instruction: str | None, fusion: str,
@@ -264,13 +319,13 @@ class Index:
             for text in texts:
                 rows, vals, _ = self.bm25(text, k, mode)
                 out.append([Hit("", float(v), int(r), bm25=float(v)) for r, v in zip(rows, vals)])
-            return self._with_ids(out)
+            return out
         q = self.encode_queries(texts, instruction)
         if mode == "dense":
             rows, vals = self.dense(q, k, exact)
             out = [[Hit("", float(v), int(r), dense=float(v)) for r, v in zip(rr, vv) if r >= 0]
                    for rr, vv in zip(rows, vals)]
-            return self._with_ids(out)
+            return out
         c = max(candidates, k)
         drows, _dvals = self.dense(q, c, exact)
         out = []
@@ -290,15 +345,22 @@ class Index:
             top, _ = topk_1d(fused, k)        # ties: lower row first (union is sorted)
             out.append([Hit("", float(fused[j]), int(union[j]), dense=float(dense_scores[j]),
                             bm25=float(bm25_scores[j])) for j in top])
-        return self._with_ids(out)
+        return out
 
-    def _with_ids(self, hits: list[list[Hit]]) -> list[list[Hit]]:
+    def _attach(self, hits: list[list[Hit]], documents: bool) -> None:
+        """Fill the hits' ids (and documents) from the store: one query for every row of the batch."""
         rows = sorted({h.row for hs in hits for h in hs})
-        ids = dict(zip(rows, self.store.ids_of_rows(rows))) if rows else {}
+        if not documents:
+            ids = dict(zip(rows, self.store.ids_of_rows(rows))) if rows else {}
+            for hs in hits:
+                for h in hs:
+                    h.id = ids[h.row]
+            return
+        docs = dict(zip(rows, self.store.get_rows(rows))) if rows else {}
         for hs in hits:
             for h in hs:
-                h.id = ids[h.row]
-        return hits
+                d = docs[h.row]
+                h.id, h.title, h.text, h.metadata = d.id, d.title, d.text, d.metadata
 
     def search_run(self, queries: Mapping[str, str], k: int = 100, batch_size: int = 64, **kwargs: Any) -> Run:
         """Search ``{query_id: text}`` and return a run ``{query_id: {doc_id: score}}``.
@@ -312,7 +374,8 @@ class Index:
         run: Run = {}
         for lo in range(0, len(qids), batch_size):
             part = qids[lo:lo + batch_size]
-            for qid, hits in zip(part, self.search([queries[q] for q in part], k=k, **kwargs)):
+            found = self.search([queries[q] for q in part], k=k, fetch_documents=False, **kwargs)
+            for qid, hits in zip(part, found):
                 run[qid] = {h.id: h.score for h in hits}
         return run
 
