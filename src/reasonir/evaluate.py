@@ -24,13 +24,17 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
+import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytrec_eval
 
-from .errors import ConfigError, DataFormatError
+from .errors import ConfigError, DataFormatError, InputError
+from .io import read_qrels, read_run
 from .types import ExcludedIds, Qrels, Run, top_k
 
 logger = logging.getLogger(__name__)
@@ -85,6 +89,13 @@ class EvalResult:
         missing_queries: judged queries that had no entry in the run.
         unjudged_queries: number of run queries without judgements (ignored).
         skipped_metrics: requested metrics deeper than the run's cut-off depth (not computed).
+
+    Examples:
+        >>> result = evaluate({"q1": {"d1": 1}}, {"q1": {"d2": 0.9, "d1": 0.5}}, "mrr,p@1")
+        >>> result.mean, result.num_queries
+        ({'mrr': 0.5, 'p@1': 0.0}, 1)
+        >>> result.to_dict(per_query=True)["per_query"]
+        {'q1': {'mrr': 0.5, 'p@1': 0.0}}
     """
 
     metrics: list[str]
@@ -213,14 +224,53 @@ def _check_judgements(qrels: Qrels, run: Run, judged_run: Run) -> None:
                        len(unjudged), len(run), _sample(unjudged))
 
 
-def evaluate(qrels: Qrels, run: Run, metrics: str | Iterable[str] | None = None,
-             excluded_ids: ExcludedIds | None = None, oracle_depth: int = ORACLE_DEPTH,
-             depth: int | None = None) -> EvalResult:
-    """Score ``run`` against ``qrels``.
+def _as_qrels(qrels: Any) -> Qrels:
+    """``qrels`` as a dict: a path is read; integer grades are required (a float hints at swapped arguments)."""
+    if isinstance(qrels, (str, os.PathLike)):
+        return read_qrels(qrels)
+    if not isinstance(qrels, Mapping):
+        raise InputError(f"qrels must be {{query_id: {{doc_id: grade}}}} or a qrels file, got {type(qrels).__name__}")
+    for q, docs in qrels.items():
+        if not isinstance(docs, Mapping):
+            raise InputError(f"qrels[{q!r}] must be {{doc_id: grade}}, got {type(docs).__name__}")
+        for d, grade in docs.items():
+            if not isinstance(grade, numbers.Real) or not float(grade).is_integer():
+                raise DataFormatError(f"qrels[{q!r}][{d!r}] = {grade!r} is not an integer grade; evaluate takes "
+                                      "(qrels, run) in that order, as pytrec_eval and ranx do")
+    return dict(qrels)
+
+
+def _as_run(run: Any) -> Run:
+    """``run`` as a dict: a path is read; a query's value may be its hit list (``index.search`` results)."""
+    if isinstance(run, (str, os.PathLike)):
+        return read_run(run)
+    if not isinstance(run, Mapping):
+        raise InputError(f"run must be {{query_id: {{doc_id: score}}}} or a run file, got {type(run).__name__}")
+    out: Run = {}
+    for q, docs in run.items():
+        if isinstance(docs, Mapping):
+            out[q] = dict(docs)
+        elif isinstance(docs, Iterable) and not isinstance(docs, str):
+            hits = list(docs)
+            if not all(hasattr(h, "id") and hasattr(h, "score") for h in hits):
+                raise InputError(f"run[{q!r}] must be {{doc_id: score}} or a list of hits with id and score")
+            out[q] = {}
+            for h in hits:                        # a document listed twice keeps its best score
+                out[q][h.id] = max(float(h.score), out[q].get(h.id, -math.inf))
+        else:
+            raise InputError(f"run[{q!r}] must be {{doc_id: score}} or a list of hits, got {type(docs).__name__}")
+    return out
+
+
+def evaluate(qrels: Qrels | str | os.PathLike, run: Run | Mapping[str, Any] | str | os.PathLike,
+             metrics: str | Iterable[str] | None = None, excluded_ids: ExcludedIds | None = None,
+             oracle_depth: int = ORACLE_DEPTH, depth: int | None = None) -> EvalResult:
+    """Score ``run`` against ``qrels`` (in memory, or read from TREC files).
 
     Args:
-        qrels: ``{query_id: {doc_id: grade}}``.
-        run: ``{query_id: {doc_id: score}}``.
+        qrels: ``{query_id: {doc_id: grade}}``, or a qrels file.
+        run: ``{query_id: {doc_id: score}}`` or ``{query_id: [hits]}`` (what ``Index.search`` returns
+            for each query), or a TREC run file.
         metrics: names or a comma-separated string (default: nDCG/MAP/Recall/P at 1..100 and MRR).
         excluded_ids: per-query doc ids removed from run and qrels before scoring (BRIGHT).
         oracle_depth: depth of the ``oracle_ndcg@k`` reranking pool (BRIGHT: 100).
@@ -235,7 +285,18 @@ def evaluate(qrels: Qrels, run: Run, metrics: str | Iterable[str] | None = None,
         DataFormatError: qrels without a positive grade, a run sharing no judged query with them, or a
             NaN score.
         ConfigError: an unknown metric, or no metric within ``depth``.
+        InputError: ``qrels`` or ``run`` is neither a mapping of the right shape nor a path.
+
+    Examples:
+        >>> qrels = {"q1": {"d1": 1}, "q2": {"d3": 2}}
+        >>> run = {"q1": {"d1": 0.9, "d2": 0.5}, "q2": {"d1": 0.7, "d3": 0.4}}
+        >>> result = evaluate(qrels, run, ["ndcg", "mrr"])
+        >>> {m: round(v, 4) for m, v in result.mean.items()}
+        {'ndcg': 0.8155, 'mrr': 0.75}
+        >>> result.per_query["q2"]["mrr"]
+        0.5
     """
+    qrels, run = _as_qrels(qrels), _as_run(run)
     names, skipped = metrics_for_depth(metrics, depth)
     warn_skipped(skipped, depth)
     for q, docs in run.items():
