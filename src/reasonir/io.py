@@ -89,6 +89,13 @@ def read_corpus(path: str | os.PathLike) -> list[Document]:
     Raises:
         DataFormatError: malformed lines, missing fields, duplicate ids.
         FileNotFoundError: when nothing is found at ``path``.
+
+    Examples:
+        >>> import pathlib, tempfile
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "corpus.jsonl"
+        >>> _ = path.write_text('{"_id": "d1", "title": "Ice", "text": "Ice floats."}\\n')
+        >>> read_corpus(path)
+        [Document(id='d1', text='Ice floats.', title='Ice', metadata={})]
     """
     path = Path(path)
     if path.is_dir():
@@ -158,6 +165,13 @@ def read_queries(path: str | os.PathLike) -> Queries:
 
     Raises:
         DataFormatError: malformed lines, missing fields, invalid or duplicate ids.
+
+    Examples:
+        >>> import pathlib, tempfile
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "queries.tsv"
+        >>> _ = path.write_text("q1\\tDoes ice float?\\n")
+        >>> read_queries(path)
+        {'q1': 'Does ice float?'}
     """
     path = Path(path)
     queries: Queries = {}
@@ -260,6 +274,13 @@ def read_qrels(path: str | os.PathLike) -> Qrels:
     Raises:
         DataFormatError: wrong column count, a relevance that is not an integer grade, or an invalid
             id, naming the line.
+
+    Examples:
+        >>> import pathlib, tempfile
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "qrels.txt"
+        >>> _ = path.write_text("q1 0 d1 1\\nq1 0 d2 0\\n")
+        >>> read_qrels(path)
+        {'q1': {'d1': 1, 'd2': 0}}
     """
     path = Path(path)
     qrels: Qrels = {}
@@ -331,6 +352,13 @@ def read_run(path: str | os.PathLike) -> Run:
     Raises:
         DataFormatError: wrong column count, a score that is not a finite number, or an invalid id,
             naming the line.
+
+    Examples:
+        >>> import pathlib, tempfile
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "run.trec"
+        >>> _ = path.write_text("q1 Q0 d1 1 0.9 bm25\\nq1 Q0 d2 2 0.5 bm25\\n")
+        >>> read_run(path)
+        {'q1': {'d1': 0.9, 'd2': 0.5}}
     """
     path = Path(path)
     run: Run = {}
@@ -365,6 +393,14 @@ def write_run(path: str | os.PathLike, run: Run, tag: str = "reasonir", k: int |
         DataFormatError: for an id or a score (NaN, infinite) that :func:`read_run` would refuse;
             nothing is written.
         ValueError: for a tag that is empty or contains whitespace.
+
+    Examples:
+        >>> import pathlib, tempfile
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "run.trec"
+        >>> write_run(path, {"q1": {"d2": 0.5, "d1": 0.9}}, tag="bm25")
+        >>> print(path.read_text(), end="")
+        q1 Q0 d1 1 0.9 bm25
+        q1 Q0 d2 2 0.5 bm25
     """
     if not isinstance(tag, str) or id_problem(tag, allow_spaces=False):
         raise ValueError(f"run tag {tag!r} must be a non-empty string without whitespace or control characters")

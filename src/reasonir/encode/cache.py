@@ -150,6 +150,9 @@ class CachedEncoder:
     def fingerprint(self) -> dict[str, Any]:
         return self.encoder.fingerprint()
 
+    def __repr__(self) -> str:
+        return f"CachedEncoder({self.encoder!r}, cache={str(self.cache.root)!r})"
+
     def __getattr__(self, name: str) -> Any:          # similarity, settings, save, ... of the wrapped encoder
         if name == "encoder":
             raise AttributeError(name)

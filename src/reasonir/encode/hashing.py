@@ -67,5 +67,8 @@ class HashingEncoder:
         """Document vectors ``[n, dim]`` (one vector ``[dim]`` for a single string)."""
         return encode_batch(lambda batch: self._encode(batch, instruction), texts)
 
+    def __repr__(self) -> str:
+        return f"HashingEncoder(dim={self._dim}, bigrams={self.bigrams})"
+
     def fingerprint(self) -> dict[str, Any]:
         return {"model": "hash", "dim": self._dim, "bigrams": self.bigrams, "analyzer": self._analyzer.config()}

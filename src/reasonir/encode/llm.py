@@ -267,6 +267,12 @@ class LLMEncoder(WeightsRevision):
         """Cosine similarity ``[n, d] x [m, d] -> [n, m]``."""
         return similarity(a, b)
 
+    def __repr__(self) -> str:
+        devices = ",".join(str(d) for d in self.devices)
+        return (f"LLMEncoder({self.name!r}, dim={self.dim}, pooling={self.pooling!r}, max_length={self.max_length}, "
+                f"prompt_format={self.prompt_format.name!r}, device={devices!r}, "
+                f"dtype={dtype_name(next(self.model.parameters()).dtype)!r})")
+
     def settings(self) -> dict[str, Any]:
         """The options that define this encoder beyond its weights (saved by export)."""
         fmt = self.prompt_format

@@ -100,6 +100,19 @@ def load_encoder(name_or_path: str | Path, dtype: str = "auto", device: str = "a
     Raises:
         ConfigError: unknown name, unsupported architecture (lists the validated types), bad option.
         DependencyError: a required package is missing (with the install line).
+
+    Examples:
+        The model-free ``hash`` encoder (``minilm`` or ``reasonir/ReasonIR-8B`` for real retrieval):
+
+        >>> encoder = load_encoder("hash")
+        >>> encoder
+        HashingEncoder(dim=256, bigrams=True)
+        >>> q = encoder.encode_query("why does ice float?")
+        >>> d = encoder.encode_document(["Ice floats: it is less dense than water.", "Iron rusts."])
+        >>> q.shape, d.shape
+        ((256,), (2, 256))
+        >>> int((d @ q).argmax())
+        0
     """
     name = str(name_or_path)
     kind = kw.pop("encoder", None)

@@ -202,6 +202,11 @@ class SentenceTransformerEncoder(WeightsRevision):
         """Cosine similarity ``[n, d] x [m, d] -> [n, m]``."""
         return similarity(a, b)
 
+    def __repr__(self) -> str:
+        param = next(self.model.parameters())
+        return (f"SentenceTransformerEncoder({self.name!r}, dim={self.dim}, pooling={self.pooling!r}, "
+                f"max_length={self.max_length}, device={str(param.device)!r}, dtype={dtype_name(param.dtype)!r})")
+
     def settings(self) -> dict[str, Any]:
         return {"encoder": self.kind, "name": self.name, "pooling": self.pooling, "max_length": self.max_length,
                 "include_prompt": self.include_prompt, "query_prompt": self.query_prompt,

@@ -78,6 +78,9 @@ class OpenAIBatchLLM:
         self.name = name or (f"openai:{model}" if base_url.startswith(OPENAI_BASE_URL)
                              else f"{base_url.rstrip('/')}#{model}")
 
+    def __repr__(self) -> str:
+        return f"OpenAIBatchLLM({self.name!r}, state_dir={str(self.state_dir)!r})"
+
     # ------------------------------------------------------------------ phases
     def _request_lines(self, prompts: Sequence[Prompt], params: GenerationParams) -> tuple[str, bytes]:
         chat = is_chat(prompts[0])

@@ -52,6 +52,9 @@ class MicroBatchingLLM:
         self._worker = threading.Thread(target=self._loop, name="reasonir-microbatch", daemon=True)
         self._worker.start()
 
+    def __repr__(self) -> str:
+        return f"MicroBatchingLLM({self.backend!r}, max_batch={self.max_batch}, max_wait={self.max_wait})"
+
     @single_prompt
     def generate(self, prompts: Sequence[Prompt], params: GenerationParams | None = None,
                  on_result: ResultCallback | None = None) -> list[Generation]:

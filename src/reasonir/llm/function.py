@@ -41,6 +41,10 @@ class FunctionLLM:
         self.concurrency = max(1, concurrency)
         self.stats = LLMStats()
 
+    def __repr__(self) -> str:
+        fn = getattr(self.fn, "__qualname__", type(self.fn).__name__)
+        return f"FunctionLLM({self.name!r}, fn={fn}, concurrency={self.concurrency})"
+
     def _answer(self, prompt: Prompt, params: GenerationParams) -> Generation:
         out = self.fn(prompt, params)
         if isinstance(out, Generation):

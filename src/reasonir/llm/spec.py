@@ -164,6 +164,19 @@ def load_llm(spec: str | LLM, cache: Any = DEFAULT_CACHE, **kw: Any) -> CachedLL
     Returns:
         A :class:`CachedLLM`: ``generate(prompts, params)``, ``stats`` (``calls``, ``cache_hits``,
         tokens, ``cost_usd``), ``summary()``, ``backend``.
+
+    Examples:
+        A Python function as the backend (real ones: ``load_llm("smollm2")``,
+        ``load_llm("openai:gpt-4o-mini")``, ``load_llm("http://localhost:8000/v1#MODEL")``):
+
+        >>> from reasonir.llm import FunctionLLM
+        >>> llm = load_llm(FunctionLLM(lambda prompt, params: "Yes.", name="always-yes"), cache=None)
+        >>> llm
+        CachedLLM('always-yes', cache=None)
+        >>> llm.generate("Does ice float?").text
+        'Yes.'
+        >>> [g.text for g in llm.generate(["Does ice float?", "Does iron float?"])]
+        ['Yes.', 'Yes.']
     """
     kw = {k: v for k, v in kw.items() if v is not None}
     backend = build_backend(spec, **kw) if isinstance(spec, str) else spec

@@ -68,6 +68,9 @@ class VLLMOfflineLLM:
             kw["logprobs"] = params.logprobs
         return self.vllm.SamplingParams(**kw)
 
+    def __repr__(self) -> str:
+        return f"VLLMOfflineLLM({self.name!r})"
+
     @single_prompt
     def generate(self, prompts: Sequence[Prompt], params: GenerationParams | None = None,
                  on_result: ResultCallback | None = None) -> list[Generation]:

@@ -37,6 +37,16 @@ class BM25Retriever:
     """BM25 (``mode="bm25"``) or BRIGHT's query-side BM25 (``mode="bm25q"``) over a corpus.
 
     Documents are indexed as ``title + " " + text`` (BEIR convention; BRIGHT documents have no title).
+
+    Examples:
+        >>> docs = [Document("d1", "Ice floats because it is less dense than water."),
+        ...         Document("d2", "Iron rusts when it meets oxygen and water.")]
+        >>> bm25 = BM25Retriever.from_corpus(docs)
+        >>> bm25
+        BM25Retriever(mode='bm25', documents=2)
+        >>> run = bm25.search({"q1": "why does ice float"}, k=1)
+        >>> list(run["q1"])
+        ['d1']
     """
 
     def __init__(self, index: BM25Index, mode: str = "bm25"):
@@ -55,6 +65,9 @@ class BM25Retriever:
         logger.info("BM25 index over %d documents, %d terms, built in %.1fs",
                     index.num_docs, len(index.vocab), time.perf_counter() - t0)
         return cls(index, mode)
+
+    def __repr__(self) -> str:
+        return f"BM25Retriever(mode={self.mode!r}, documents={self.index.num_docs})"
 
     def search(self, queries: Mapping[str, str], k: int = 1000,
                excluded_ids: ExcludedIds | None = None) -> Run:
