@@ -78,17 +78,17 @@ def secured(index):
 
 
 def test_health_and_page(server):
-    r = httpx.get(server.url + "/health")
+    r = httpx.get(timeout=120, url=server.url + "/health")
     assert r.status_code == 200
     body = r.json()
     assert body["status"] == "ok" and body["documents"] == 301 and "hybrid" in body["modes"]
-    page = httpx.get(server.url + "/")
+    page = httpx.get(timeout=120, url=server.url + "/")
     assert page.status_code == 200 and "<form" in page.text and 'id="query"' in page.text
 
 
 def test_search_matches_the_library(server, index):
     q = "how do plants turn light into sugar"
-    r = httpx.post(server.url + "/search", json={"query": q, "k": 5, "mode": "hybrid"})
+    r = httpx.post(timeout=120, url=server.url + "/search", json={"query": q, "k": 5, "mode": "hybrid"})
     assert r.status_code == 200, r.text
     got = r.json()["results"]
     want = index.search([q], k=5, mode="hybrid")[0]
@@ -96,7 +96,7 @@ def test_search_matches_the_library(server, index):
     assert [x["score"] for x in got] == pytest.approx([h.score for h in want])
     assert got[0]["title"] == "Topic 0" and "photosynthesis" in got[0]["snippet"]
     for mode in ("dense", "bm25", "bm25q"):
-        assert httpx.post(server.url + "/search", json={"query": q, "k": 3, "mode": mode}).status_code == 200
+        assert httpx.post(timeout=120, url=server.url + "/search", json={"query": q, "k": 3, "mode": mode}).status_code == 200
 
 
 @pytest.mark.integration
@@ -141,52 +141,52 @@ def test_200_concurrent_searches(server, index, monkeypatch):
     ({"query": 42}, 422, "query: Input should be a valid string"),
 ])
 def test_malformed_searches_get_explained_4xx(server, payload, status, fragment):
-    r = httpx.post(server.url + "/search", json=payload)
+    r = httpx.post(timeout=120, url=server.url + "/search", json=payload)
     assert r.status_code == status
     assert fragment in r.json()["error"]
 
 
 def test_bad_bodies(server):
-    r = httpx.post(server.url + "/search", content=b"{not json", headers={"content-type": "application/json"})
+    r = httpx.post(timeout=120, url=server.url + "/search", content=b"{not json", headers={"content-type": "application/json"})
     assert r.status_code == 422 and "not valid JSON" in r.json()["error"]
-    big = httpx.post(server.url + "/search", json={"query": "x" * 100_000})
+    big = httpx.post(timeout=120, url=server.url + "/search", json={"query": "x" * 100_000})
     assert big.status_code == 413 and "exceeds the limit" in big.json()["error"]
 
     def chunks():
         for _ in range(100):
             yield b"x" * 1024
 
-    chunked = httpx.post(server.url + "/search", content=chunks(), headers={"content-type": "application/json"})
+    chunked = httpx.post(timeout=120, url=server.url + "/search", content=chunks(), headers={"content-type": "application/json"})
     assert chunked.status_code == 413
-    assert httpx.get(server.url + "/nope").status_code == 404
+    assert httpx.get(timeout=120, url=server.url + "/nope").status_code == 404
 
 
 def test_documents_endpoint(server):
-    r = httpx.get(server.url + "/documents/doc7")
+    r = httpx.get(timeout=120, url=server.url + "/documents/doc7")
     assert r.status_code == 200 and r.json()["id"] == "doc7" and r.json()["title"] == "Topic 1"
-    odd = httpx.get(server.url + "/documents/dir/sub%20file%201.txt")
+    odd = httpx.get(timeout=120, url=server.url + "/documents/dir/sub%20file%201.txt")
     assert odd.status_code == 200 and odd.json()["title"] == "odd id"
-    missing = httpx.get(server.url + "/documents/unknown")
+    missing = httpx.get(timeout=120, url=server.url + "/documents/unknown")
     assert missing.status_code == 404 and "no document with id 'unknown'" in missing.json()["error"]
 
 
 def test_openai_compatible_embeddings(server, index):
     texts = ["insulin and glucose", "black holes"]
-    r = httpx.post(server.url + "/v1/embeddings", json={"model": "anything", "input": texts})
+    r = httpx.post(timeout=120, url=server.url + "/v1/embeddings", json={"model": "anything", "input": texts})
     assert r.status_code == 200
     body = r.json()
     assert body["object"] == "list" and [d["index"] for d in body["data"]] == [0, 1]
     got = np.asarray([d["embedding"] for d in body["data"]], dtype=np.float32)
     np.testing.assert_allclose(got, index.encode_documents(texts), atol=1e-6)
     assert body["usage"]["prompt_tokens"] == 5
-    b64 = httpx.post(server.url + "/v1/embeddings", json={"input": "black holes", "encoding_format": "base64"}).json()
+    b64 = httpx.post(timeout=120, url=server.url + "/v1/embeddings", json={"input": "black holes", "encoding_format": "base64"}).json()
     vec = np.frombuffer(base64.b64decode(b64["data"][0]["embedding"]), dtype="<f4")
     np.testing.assert_allclose(vec, got[1], atol=1e-6)
-    q = httpx.post(server.url + "/v1/embeddings", json={"input": "black holes", "input_type": "query"}).json()
+    q = httpx.post(timeout=120, url=server.url + "/v1/embeddings", json={"input": "black holes", "input_type": "query"}).json()
     np.testing.assert_allclose(q["data"][0]["embedding"], index.encode_queries(["black holes"])[0], atol=1e-6)
-    assert httpx.post(server.url + "/v1/embeddings", json={"input": [[1, 2, 3]]}).status_code == 422
-    assert httpx.post(server.url + "/v1/embeddings", json={"input": ["a"] * 300}).status_code == 413
-    wrong_dim = httpx.post(server.url + "/v1/embeddings", json={"input": "a", "dimensions": 7})
+    assert httpx.post(timeout=120, url=server.url + "/v1/embeddings", json={"input": [[1, 2, 3]]}).status_code == 422
+    assert httpx.post(timeout=120, url=server.url + "/v1/embeddings", json={"input": ["a"] * 300}).status_code == 413
+    wrong_dim = httpx.post(timeout=120, url=server.url + "/v1/embeddings", json={"input": "a", "dimensions": 7})
     assert wrong_dim.status_code == 422 and "dimensions" in wrong_dim.json()["error"]
 
 
