@@ -62,3 +62,18 @@ with reasonir.Index.open(WORKDIR / "index") as reopened:
     print(reopened.num_documents, "documents,", reopened.modes)
 
 # %% LangChain and LlamaIndex retrievers over this index
+# (pip install 'reasonir[langchain,llamaindex]'; ReasonIRServerRetriever(url=..., api_key=...) in the same
+# modules searches a `reasonir serve` server instead)
+from reasonir.errors import DependencyError
+
+try:
+    from reasonir.integrations.langchain import ReasonIRRetriever as LangChainRetriever
+    from reasonir.integrations.llamaindex import ReasonIRRetriever as LlamaIndexRetriever
+except DependencyError as exc:
+    print(exc)
+else:
+    with reasonir.Index.open(WORKDIR / "index") as index:
+        lc_docs = LangChainRetriever(index=index, k=2).invoke("why does ice float on water")
+        print([(doc.id, doc.metadata["title"]) for doc in lc_docs])           # LangChain Documents
+        li_nodes = LlamaIndexRetriever(index, k=2).retrieve("why does ice float on water")
+        print([(node.node.node_id, round(node.score, 3)) for node in li_nodes])  # LlamaIndex NodeWithScore
