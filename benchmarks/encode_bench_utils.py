@@ -32,7 +32,7 @@ def machine() -> dict[str, Any]:
                 mem_kb = int(line.split()[1])
     cpu = cpu_description()
     return {"cpu": cpu["model"], "cores": cpu["cores"], "ram_gib": round(mem_kb / 2**20, 1), "isa": cpu["isa"],
-            "fast_bf16": cpu["fast_bf16"], "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "fast_bf16": cpu["fast_bf16"], "isa_levels": cpu["isa_levels"], "cpu_kind": cpu["kind"], "torch": torch.__version__, "threads": torch.get_num_threads(),
             "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(), "python": platform.python_version(),
             "date": dt.datetime.now().strftime("%Y-%m-%d %H:%M"), "load_avg": os.getloadavg()}
 

@@ -48,6 +48,26 @@ def cpu_has_fast_bf16() -> bool:
     return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
+def cpu_isa(flags: frozenset[str] | None = None) -> dict[str, bool]:
+    """The matrix-relevant ISA levels of this CPU (or of ``flags``): avx2, avx512f, avx512_bf16, amx.
+
+    :func:`cpu_kind` summarises them in one word.
+    """
+    flags = cpu_flags() if flags is None else flags
+    isa = {"avx2": "avx2" in flags and "fma" in flags, "avx512f": "avx512f" in flags,
+           "avx512_bf16": "avx512_bf16" in flags, "amx": "amx_bf16" in flags}
+    return isa
+
+
+def cpu_kind(flags: frozenset[str] | None = None) -> str:
+    """One word for the CPU's best matrix ISA (see :func:`cpu_isa`), for reports."""
+    isa = cpu_isa(flags)
+    for name in ("amx", "avx512_bf16", "avx512f", "avx2"):
+        if isa[name]:
+            return name
+    return "other"
+
+
 def cpu_description() -> dict[str, Any]:
     """Model name, core count and the matrix-relevant ISA flags (for benchmark reports)."""
     name = "unknown"
@@ -60,7 +80,8 @@ def cpu_description() -> dict[str, Any]:
     except OSError:
         pass
     isa = sorted(f for f in cpu_flags() if f.startswith(("avx", "amx", "fma")))
-    return {"model": name, "cores": os.cpu_count(), "isa": isa, "fast_bf16": cpu_has_fast_bf16()}
+    return {"model": name, "cores": os.cpu_count(), "isa": isa, "fast_bf16": cpu_has_fast_bf16(),
+            "isa_levels": cpu_isa(), "kind": cpu_kind()}
 
 
 def resolve_devices(device: str | Sequence[str] | None = "auto") -> list[Any]:
