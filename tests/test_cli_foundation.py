@@ -113,8 +113,8 @@ def test_evaluate_several_runs_prints_table_with_average(capsys, bright_dir, tmp
     argv += [str(runs / f"{t}.txt") for t in tasks] + ["--qrels"] + [str(bright_dir / t / "qrels.txt") for t in tasks]
     code, out, _ = run_cli(capsys, *argv)
     assert code == 0
-    assert "| biology | 103 | 43.49 |" in out and "| pony | 112 | 19.55 |" in out
-    assert "| **average** | 215 | 31.52 |" in out
+    assert "| biology | 103 | 0.4349 |" in out and "| pony | 112 | 0.1955 |" in out
+    assert "| **average** | 215 | 0.3152 |" in out
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["macro_average"]["ndcg@10"] * 100 == pytest.approx((43.5 + 19.6) / 2, abs=0.1)
     assert (tmp_path / "report.md").read_text().startswith("|")

@@ -129,11 +129,18 @@ def _expected(cls, data):
         return REJECT
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
+    other_names = {}                                    # a field's flag spelling and former names
+    for f in fields.values():
+        for other in (f.metadata.get("flag", ""), *f.metadata.get("aliases", ())):
+            other = other.lstrip("-").replace("-", "_")
+            if other and other not in fields:
+                other_names.setdefault(other, f.name)
     values = {}
-    if len({k.replace("-", "_") for k in data}) != len(data):
-        return REJECT                                   # one option given twice (a_b and a-b)
-    for key, value in data.items():
-        name = key.replace("-", "_")
+    names = [k.replace("-", "_") for k in data]
+    names = [n if n in fields else other_names.get(n, n) for n in names]
+    if len(set(names)) != len(data):
+        return REJECT                                   # one option given twice (a_b and a-b, or k and top_k)
+    for name, value in zip(names, data.values()):
         if name not in fields:
             return REJECT
         out = _expect(value, hints[name], fields[name].metadata.get("choices"))
@@ -239,10 +246,10 @@ def test_arbitrary_bytes_parse_or_raise_config_error(raw, suffix, cls, tmp_path)
 def test_wrong_type_message_names_file_option_and_expected_type(tmp_path):
     from reasonir.workflows.search import SearchConfig
 
-    path = _write(tmp_path, {"index_dir": "idx", "k": "two"}, as_json=True)
+    path = _write(tmp_path, {"index_dir": "idx", "top_k": "two"}, as_json=True)
     with pytest.raises(ConfigError) as info:
         _parse(SearchConfig, path)
-    assert str(info.value) == f"{path}: option 'k' expects an integer, got 'two' (str)"
+    assert str(info.value) == f"{path}: option 'top_k' expects an integer, got 'two' (str)"
 
 
 def test_command_line_conversions_apply_to_files(tmp_path):

@@ -27,7 +27,7 @@ def corpus(tmp_path):
 
 def test_encode_writes_shards_ids_and_config(tmp_path, corpus):
     out = tmp_path / "emb"
-    res = run_encode(EncodeConfig(corpus=str(corpus), out_dir=str(out), model="hash", shard_size=3))
+    res = run_encode(EncodeConfig(corpus=str(corpus), out=str(out), model="hash", shard_size=3))
     assert res.count == 7 and res.encoded == 7 and res.dim == 256
     assert sorted(p.name for p in out.iterdir()) == ["config.json", "embeddings-00000.npy", "embeddings-00001.npy",
                                                      "embeddings-00002.npy", "ids.json"]
@@ -37,18 +37,18 @@ def test_encode_writes_shards_ids_and_config(tmp_path, corpus):
     assert ids == [d.id for d in DOCS]
     np.testing.assert_allclose(vecs, HashingEncoder().encode_document([d.full_text for d in DOCS]))
     with pytest.raises(ConfigError, match="already holds"):
-        run_encode(EncodeConfig(corpus=str(corpus), out_dir=str(out), model="hash"))
+        run_encode(EncodeConfig(corpus=str(corpus), out=str(out), model="hash"))
 
 
 def test_encode_resumes_finished_shards(tmp_path, corpus):
     out = tmp_path / "emb"
-    cfg = EncodeConfig(corpus=str(corpus), out_dir=str(out), model="hash", shard_size=3)
+    cfg = EncodeConfig(corpus=str(corpus), out=str(out), model="hash", shard_size=3)
     with pytest.raises(KeyboardInterrupt):          # interrupted while encoding the third shard
         run_encode(cfg, encoder=_InterruptOnCall(3))
     assert not (out / "config.json").exists() and (out / "progress.json").exists()
     res = run_encode(cfg)
     assert res.encoded == 1 and load_encoded(out)[1].shape == (7, 256)
-    other = EncodeConfig(corpus=str(corpus), out_dir=str(tmp_path / "emb2"), model="hash", shard_size=3)
+    other = EncodeConfig(corpus=str(corpus), out=str(tmp_path / "emb2"), model="hash", shard_size=3)
     with pytest.raises(KeyboardInterrupt):
         run_encode(EncodeConfig(**{**vars(other), "instruction": "other"}), encoder=_InterruptOnCall(2))
     with pytest.raises(ConfigError, match="partial encoding"):

@@ -95,7 +95,7 @@ def test_cli_evaluate_against_empty_or_disjoint_qrels_exits_2(capsys, tmp_path):
 def test_search_with_qrels_without_positive_grade_exits_2(capsys, files):
     (files / "zero.tsv").write_text("q0\td0\t0\n")
     code, out, err = _cli(capsys, "search", str(files / "idx"), "--queries", str(files / "q.jsonl"),
-                          "--qrels", str(files / "zero.tsv"), "--mode", "bm25")
+                          "--qrels", str(files / "zero.tsv"), "--retriever", "bm25")
     assert code == 2 and "no positive judgement" in err and "ndcg" not in out
 
 
@@ -133,7 +133,7 @@ def test_search_refuses_non_finite_hybrid_weights(capsys, files, spec):
 # item 4: batch search output goes somewhere; metrics deeper than the run are not reported
 # ------------------------------------------------------------------------------------------------
 def test_batch_search_without_out_prints_the_run_on_stdout(capsys, files, tmp_path):
-    base = ["search", str(files / "idx"), "--queries", str(files / "q.jsonl"), "--mode", "bm25", "-k", "4"]
+    base = ["search", str(files / "idx"), "--queries", str(files / "q.jsonl"), "--retriever", "bm25", "-k", "4"]
     code, out, err = _cli(capsys, *base)
     assert code == 0 and "-> stdout" in err
     assert main(["-q", *base, "--out", str(tmp_path / "run.trec")]) == 0
@@ -153,7 +153,7 @@ def test_batch_search_without_out_prints_the_run_on_stdout(capsys, files, tmp_pa
 
 def test_search_with_qrels_does_not_report_metrics_deeper_than_k(capsys, caplog, files):
     base = ["search", str(files / "idx"), "--queries", str(files / "q.jsonl"), "--qrels", str(files / "qrels.tsv"),
-            "--mode", "bm25", "-k", "3"]
+            "--retriever", "bm25", "-k", "3"]
     with caplog.at_level(logging.WARNING, logger="reasonir.evaluate"):
         code, out, err = _cli(capsys, *base, "--metrics", "ndcg@3,recall@100,mrr", "--json")
     summary = json.loads(out.strip().splitlines()[-1])

@@ -66,7 +66,7 @@ def test_encode_overwrite_with_other_texts_encodes_them(files, capsys):
 
 
 def test_encode_overwrite_reuses_nothing_even_for_the_same_texts(files):
-    cfg = EncodeConfig(corpus=str(files / "a.jsonl"), out_dir=str(files / "out"), model="hash", shard_size=5)
+    cfg = EncodeConfig(corpus=str(files / "a.jsonl"), out=str(files / "out"), model="hash", shard_size=5)
     run_encode(cfg)
     again = run_encode(EncodeConfig(**{**vars(cfg), "overwrite": True}))
     assert again.encoded == len(A)
@@ -74,7 +74,7 @@ def test_encode_overwrite_reuses_nothing_even_for_the_same_texts(files):
 
 def test_encode_resume_keys_shards_by_texts_order_and_encoder(files):
     out = files / "out"
-    cfg = EncodeConfig(corpus=str(files / "a.jsonl"), out_dir=str(out), model="hash", shard_size=5)
+    cfg = EncodeConfig(corpus=str(files / "a.jsonl"), out=str(out), model="hash", shard_size=5)
     with pytest.raises(KeyboardInterrupt):
         run_encode(cfg, encoder=_Interrupt(3))
     progress = json.loads((out / "progress.json").read_text())
@@ -104,7 +104,7 @@ def test_encode_never_trusts_shards_without_a_record(files):
     out = files / "out"
     out.mkdir()
     np.save(out / "embeddings-00000.npy", np.zeros((len(A), 256), dtype=np.float32))
-    res = run_encode(EncodeConfig(corpus=str(files / "a.jsonl"), out_dir=str(out), model="hash"))
+    res = run_encode(EncodeConfig(corpus=str(files / "a.jsonl"), out=str(out), model="hash"))
     assert res.encoded == len(A)
     np.testing.assert_allclose(load_encoded(out)[1], _fresh(A), atol=1e-6)
 
@@ -187,10 +187,10 @@ def test_index_path_that_is_a_regular_file(files, capsys):
 
 def test_config_value_of_the_wrong_type_names_key_type_and_file(files, capsys):
     cfg = files / "c.json"
-    cfg.write_text(json.dumps({"k": "two"}))
+    cfg.write_text(json.dumps({"top_k": "two"}))
     assert main(["search", str(files), "cells", "--config", str(cfg)]) == 2
     line = _error_line(capsys)
-    assert str(cfg) in line and "'k'" in line and "an integer" in line and "'two'" in line
+    assert str(cfg) in line and "'top_k'" in line and "an integer" in line and "'two'" in line
     cfg.write_text(json.dumps({"shard_size": [1, 2]}))
     assert main(["index", "build", str(files / "a.jsonl"), str(files / "idx"), "--config", str(cfg)]) == 2
     assert "'shard_size' expects an integer" in _error_line(capsys)

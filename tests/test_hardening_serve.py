@@ -66,7 +66,7 @@ def test_snippet_with_a_matching_token_longer_than_the_window():
 
 
 def test_cli_search_with_tiny_snippets(index, capsys):
-    rc = main(["search", str(index.root), "cancer cells", "--snippet-chars", "3", "--mode", "bm25"])
+    rc = main(["search", str(index.root), "cancer cells", "--snippet-chars", "3", "--retriever", "bm25"])
     out = capsys.readouterr().out
     assert rc == 0 and "d0" in out
 

@@ -256,7 +256,7 @@ def test_cli_search_refuses_an_empty_query_in_one_line(index, tmp_path, capsys):
     from reasonir.cli import main
 
     for blank in ("", "   "):
-        assert main(["search", str(index.root), blank, "--mode", "bm25"]) == 2
+        assert main(["search", str(index.root), blank, "--retriever", "bm25"]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "empty" in err[0] and "Traceback" not in err[0]
     queries = tmp_path / "q.jsonl"

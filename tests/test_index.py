@@ -263,7 +263,7 @@ def test_cli_build_search_batch_info_delete(corpus, tmp_path, capsys):
     idx = str(tmp_path / "idx")
     assert main(["index", "build", str(path), idx, "--model", "hash", "--bm25", "--shard-size", "64", "--json"]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["documents"] == 240
-    assert main(["search", idx, QUERIES[0], "-k", "3", "--mode", "hybrid", "--json"]) == 0
+    assert main(["search", idx, QUERIES[0], "-k", "3", "--retriever", "hybrid", "--json"]) == 0
     res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["results"]
     assert len(res) == 3 and {"id", "score", "snippet", "title"} <= set(res[0])
     assert main(["search", idx, QUERIES[0], "-k", "2"]) == 0
@@ -272,11 +272,11 @@ def test_cli_build_search_batch_info_delete(corpus, tmp_path, capsys):
                                               for i, q in enumerate(QUERIES)))
     (tmp_path / "qrels.tsv").write_text(f"query-id\tcorpus-id\tscore\nq0\t{res[0]['id']}\t1\n")
     assert main(["search", idx, "--queries", str(tmp_path / "q.jsonl"), "--out", str(tmp_path / "run.trec"),
-                 "--mode", "bm25", "-k", "5"]) == 0
+                 "--retriever", "bm25", "-k", "5"]) == 0
     lines = (tmp_path / "run.trec").read_text().splitlines()
     assert len(lines) == 15 and lines[0].split()[1] == "Q0"
     assert main(["search", idx, "--queries", str(tmp_path / "q.jsonl"), "--qrels", str(tmp_path / "qrels.tsv"),
-                 "--mode", "hybrid", "--json"]) == 0
+                 "--retriever", "hybrid", "--json"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["queries"] == 1 and out["ndcg@10"] == 1.0
     assert main(["index", "delete", idx, docs[0].id, "--json"]) == 0

@@ -14,14 +14,14 @@ def test_python_docs_corpus_is_passages_with_unique_ids_and_text():
 
 
 def test_demo_builds_once_and_answers(tmp_path):
-    cfg = DemoConfig(index_dir=str(tmp_path / "demo"), model="hash", k=3)
+    cfg = DemoConfig(index=str(tmp_path / "demo"), model="hash", top_k=3)
     first = run_demo(cfg)
     assert first.report.operation == "build" and first.report.documents > 300
     assert [a["question"] for a in first.answers] == list(DEMO_QUESTIONS)
     assert all(len(a["results"]) == 3 for a in first.answers)
     # the mutable-default-argument question finds the function-definition passage
     assert any("default" in r["snippet"] for r in first.answers[0]["results"])
-    again = run_demo(DemoConfig(index_dir=str(tmp_path / "demo"), model="hash", questions=["what does yield do"]))
+    again = run_demo(DemoConfig(index=str(tmp_path / "demo"), model="hash", questions=["what does yield do"]))
     assert again.report.operation == "noop" and len(again.answers) == 1
 
 

@@ -7,8 +7,8 @@ PKG = Path(__file__).resolve().parents[1] / "src" / "reasonir"
 
 LAYERS = {
     0: {"types", "errors", "io", "config", "prompts", "analysis", "_logging", "embedded", "trainio", "netguard",
-        "outputs", "ids", "fileio", "__init__"},
-    1: {"data", "evaluate", "llm", "query_variants"},
+        "outputs", "ids", "fileio", "__init__", "config_aliases"},
+    1: {"data", "evaluate", "llm", "query_variants", "significance"},
     2: {"encode"},
     3: {"retrieve", "rerank", "rewrite", "index", "synth", "train"},
     4: {"workflows", "serve", "rag", "integrations"},

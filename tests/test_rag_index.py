@@ -69,7 +69,7 @@ def test_workflow_with_index_and_with_run_plus_index(index_dir, tmp_path, data_d
 
     common = dict(benchmark="mmlu", data=str(data_dir / "mmlu" / "mmlu.zip"), subjects=["anatomy"], limit=3,
                   chart=False)
-    out = run_rag(RagConfig(index=str(index_dir), search="dense", out=str(tmp_path / "a"), **common), llm=Fixed())
+    out = run_rag(RagConfig(index=str(index_dir), retriever="dense", out=str(tmp_path / "a"), **common), llm=Fixed())
     assert out.report["meta"]["source"].endswith(":dense")
     assert all(len(r["rag"]["passages"]) == 3 for r in out.rows)
     write_run(tmp_path / "run", {"anatomy/test/0": {"geo1": 1.0}, "anatomy/test/1": {"bio1": 2.0}})

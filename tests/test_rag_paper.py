@@ -123,7 +123,7 @@ class RecordingServer(FaultServer):
 def test_cli_preset_paper_sends_gpqa_sampling_over_http(tmp_path, gpqa_csv):
     with RecordingServer() as srv:
         code = main(["rag", "--preset", "paper", "--benchmark", "gpqa", "--data", gpqa_csv, "--conditions", "closed",
-                     "--llm", f"{srv.url}#m", "--cache", "off", "--chart", "false", "--bootstrap", "20",
+                     "--llm", f"{srv.url}#m", "--llm-cache", "off", "--no-chart", "--bootstrap", "20",
                      "--out", str(tmp_path / "cli"), "--json"])
     assert code == 0 and len(srv.bodies) == 3
     assert {(b["temperature"], b["top_p"], b["max_tokens"]) for b in srv.bodies} == {(0.7, 0.8, 8000)}
@@ -202,10 +202,10 @@ def test_template_errors_name_the_template_and_the_valid_choices(tmp_path):
 # --- the preset file, one value at a time ------------------------------------------------------------
 PAPER_VALUES = {
     ("benchmark_options", "mmlu", "query"): "formatted",
-    ("benchmark_options", "mmlu", "k"): 3,
+    ("benchmark_options", "mmlu", "top_k"): 3,
     ("benchmark_options", "mmlu", "max_tokens"): 2048,
     ("benchmark_options", "mmlu", "temperature"): 0.0,
-    ("benchmark_options", "gpqa", "k"): 5,
+    ("benchmark_options", "gpqa", "top_k"): 5,
     ("benchmark_options", "gpqa", "max_tokens"): 8000,
     ("benchmark_options", "gpqa", "temperature"): 0.7,
     ("benchmark_options", "gpqa", "top_p"): 0.8,
@@ -239,13 +239,13 @@ def test_paper_preset_value(path):
 
 def test_benchmark_options_are_checked():
     with pytest.raises(ConfigError, match="unknown benchmark; choose from mmlu, gpqa"):
-        RagConfig(benchmark="mmlu", benchmark_options={"arc": {"k": 2}})
-    with pytest.raises(ConfigError, match="cannot be set per benchmark; valid: query, k"):
+        RagConfig(benchmark="mmlu", benchmark_options={"arc": {"top_k": 2}})
+    with pytest.raises(ConfigError, match="cannot be set per benchmark; valid: query, top_k"):
         RagConfig(benchmark="mmlu", benchmark_options={"mmlu": {"seed": 2}})
     with pytest.raises(ConfigError, match="'temperature' expects a finite number"):
         RagConfig(benchmark="mmlu", benchmark_options={"gpqa": {"temperature": "hot"}})
     with pytest.raises(ConfigError, match="must be one of"):
         RagConfig(benchmark="mmlu", benchmark_options={"mmlu": {"query": "hyde"}})
-    cfg = RagConfig(benchmark="gpqa", benchmark_options={"gpqa": {"k": "4"}})
-    assert cfg.setting("k") == 4 and cfg.setting("query") == "question" and cfg.setting("temperature") == 0.0
-    assert RagConfig(benchmark="mmlu").setting("k") == 3 and RagConfig(benchmark="gpqa").setting("k") == 5
+    cfg = RagConfig(benchmark="gpqa", benchmark_options={"gpqa": {"top_k": "4"}})
+    assert cfg.setting("top_k") == 4 and cfg.setting("query") == "question" and cfg.setting("temperature") == 0.0
+    assert RagConfig(benchmark="mmlu").setting("top_k") == 3 and RagConfig(benchmark="gpqa").setting("top_k") == 5

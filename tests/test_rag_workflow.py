@@ -51,7 +51,7 @@ def test_run_rag_end_to_end_and_recompute(tmp_path, mmlu_zip):
     out = tmp_path / "out"
     cfg = RagConfig(benchmark="mmlu", data=mmlu_zip, run=str(tmp_path / "run.trec"),
                     corpus=str(tmp_path / "corpus.jsonl"), subjects=["anatomy", "virology"],
-                    limit_per_subject=4, k=2, out=str(out), bootstrap=200)
+                    limit_per_subject=4, top_k=2, out=str(out), bootstrap=200)
     llm = EchoGoldLLM()
     outcome = run_rag(cfg, llm=llm)
     assert llm.prompts == 16
@@ -67,7 +67,7 @@ def test_run_rag_end_to_end_and_recompute(tmp_path, mmlu_zip):
     # the report is rebuilt from results.jsonl alone, with the same numbers
     (out / "report.md").unlink()
     code = main(["rag", "--benchmark", "mmlu", "--report-only", "--out", str(out), "--bootstrap", "200",
-                 "--chart", "false"])
+                 "--no-chart"])
     assert code == 0 and (out / "report.md").exists()
     rebuilt = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert rebuilt["difference"] == saved["difference"] and rebuilt["meta"]["llm"] == "echo-gold"
@@ -120,7 +120,7 @@ def test_cli_with_the_embedded_smollm2(tmp_path, mmlu_zip, capsys):
     _gold_corpus_and_run(tmp_path, mmlu_zip)
     code = main(["rag", "--benchmark", "mmlu", "--data", mmlu_zip, "--corpus", str(tmp_path / "corpus.jsonl"),
                  "--llm", "smollm2", "--subjects", "virology", "--limit", "2", "--max-tokens", "24",
-                 "--cache", "off", "--out", str(tmp_path / "o"), "--json"])
+                 "--llm-cache", "off", "--out", str(tmp_path / "o"), "--json"])
     assert code == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["n"] == 2 and 0.0 <= summary["rag_parse_failure_rate"] <= 1.0
@@ -144,8 +144,8 @@ def test_llm_is_loaded_from_the_spec_and_gpqa_skips_the_response_cache(tmp_path,
                       conditions="closed", out=str(tmp_path / "g"), chart=False))
     run_rag(RagConfig(benchmark="mmlu", data=mmlu_zip, subjects=["virology"], limit=1, llm="smollm2",
                       conditions="closed", out=str(tmp_path / "m"), chart=False))
-    run_rag(RagConfig(benchmark="gpqa", data=str(tmp_path / "gpqa_diamond.csv"), llm="smollm2", cache="x.sqlite",
-                      conditions="closed", out=str(tmp_path / "g2"), chart=False))
+    run_rag(RagConfig(benchmark="gpqa", data=str(tmp_path / "gpqa_diamond.csv"), llm="smollm2",
+                      llm_cache="x.sqlite", conditions="closed", out=str(tmp_path / "g2"), chart=False))
     run_rag(RagConfig(benchmark="mmlu", data=mmlu_zip, subjects=["virology"], limit=1, llm="smollm2",
                       llm_dtype="bf16", llm_device="cpu", batch_size=3, conditions="closed",
                       out=str(tmp_path / "m2"), chart=False))

@@ -139,7 +139,7 @@ def test_flags_override_the_preset(fixture, monkeypatch):
     rec = Recorder()
     _fake_llm(monkeypatch, rerank_workflow, rec)
     saved, rows, _ = _rerank(fixture, "--preset", "paper", "--temperature", "0.1", "--top-p", "0.5",
-                             "--raw-prompt", "false", "--parse-rule", "lenient", "--stackexchange-prompt",
+                             "--no-raw-prompt", "--parse-rule", "lenient", "--stackexchange-prompt",
                              "stackexchange", "--queries", "original", "--max-doc-words", "100", "--top-k", "3",
                              "--metrics", "ndcg@3")
     for prompt, params in rec.calls:

@@ -102,7 +102,7 @@ def test_rewrite_cli_then_retrieve_with_the_variant(tmp_path, bright_dir, capsys
                                             query_variant=str(out)))
     assert base.result.mean["ndcg@10"] < 0.2 and rewritten.result.mean["ndcg@10"] == pytest.approx(1.0)
     assert rewritten.dataset.metadata["query_variant"]["matched"] == 3
-    assert main(["retrieve", "--dataset", f"bright:biology@{root}", "--query-variant", str(out), "--json"]) == 0
+    assert main(["retrieve", "--dataset", f"bright:biology@{root}", "--queries", str(out), "--json"]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["ndcg@10"] == pytest.approx(1.0)
 
 

@@ -66,7 +66,7 @@ def test_the_paper_preset_sets_query_side_bm25_interpolated_half_and_half():
 
 def test_preset_paper_makes_a_hybrid_search_fuse_with_bm25q(index_dir, capsys):
     assert _hybrid(index_dir, "bm25") != _hybrid(index_dir, "bm25q")   # the query tells the variants apart
-    out = _search_json(capsys, [str(index_dir), QUERY, "-k", "8", "--mode", "hybrid", "--preset", "paper"])
+    out = _search_json(capsys, [str(index_dir), QUERY, "-k", "8", "--retriever", "hybrid", "--preset", "paper"])
     assert (out["preset"], out["fusion"], out["bm25_mode"]) == ("paper", "interpolate", "bm25q")
     hits = out["results"]
     assert [(h["id"], pytest.approx(h["score"])) for h in hits] == _hybrid(index_dir, "bm25q")
@@ -76,7 +76,7 @@ def test_preset_paper_makes_a_hybrid_search_fuse_with_bm25q(index_dir, capsys):
 
 
 def test_an_explicit_bm25_mode_overrides_the_preset(index_dir, capsys, tmp_path):
-    out = _search_json(capsys, [str(index_dir), QUERY, "-k", "8", "--mode", "hybrid", "--preset", "paper",
+    out = _search_json(capsys, [str(index_dir), QUERY, "-k", "8", "--retriever", "hybrid", "--preset", "paper",
                                 "--bm25-mode", "bm25"])
     assert (out["preset"], out["bm25_mode"]) == ("paper", "bm25")
     hits = out["results"]
@@ -84,7 +84,7 @@ def test_an_explicit_bm25_mode_overrides_the_preset(index_dir, capsys, tmp_path)
     assert [h["bm25"] for h in hits] == pytest.approx(_bm25_of_hits(index_dir, "bm25", [h["id"] for h in hits]))
     cfg_file = tmp_path / "search.yaml"                              # a --config file outranks the preset too
     cfg_file.write_text("preset: paper\nbm25_mode: bm25\nfusion: rrf\n")
-    out = _search_json(capsys, [str(index_dir), QUERY, "--mode", "hybrid", "--config", str(cfg_file)])
+    out = _search_json(capsys, [str(index_dir), QUERY, "--retriever", "hybrid", "--config", str(cfg_file)])
     assert (out["preset"], out["bm25_mode"], out["fusion"]) == ("paper", "bm25", "rrf")
 
 

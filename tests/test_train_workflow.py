@@ -150,9 +150,9 @@ def test_torchrun_two_processes_follow_the_single_process_trajectory(tmp_path):
         port = s.getsockname()[1]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
-                    "--no-python", exe, "-q", "train", str(tmp_path / "cfg.yaml"), "--output-dir", str(tmp_path / "two")],
+                    "--no-python", exe, "-q", "train", str(tmp_path / "cfg.yaml"), "--out", str(tmp_path / "two")],
                    check=True, env=env, capture_output=True)
-    subprocess.run([exe, "-q", "train", str(tmp_path / "cfg.yaml"), "--output-dir", str(tmp_path / "one")],
+    subprocess.run([exe, "-q", "train", str(tmp_path / "cfg.yaml"), "--out", str(tmp_path / "one")],
                    check=True, env=env, capture_output=True)
     logs = {k: [json.loads(x) for x in (tmp_path / k / "log.jsonl").read_text().splitlines()] for k in ("one", "two")}
     assert len(logs["two"]) == 4                        # one log line per step: only the main process writes
@@ -200,7 +200,7 @@ def test_cli_checkpoint_of_a_tiny_llm_loads_in_retrieve_index_and_server(tmp_pat
         f"train_data: [{tmp_path / 'train.jsonl'}]\nmodel: {tmp_path / 'tiny'}\nbatch_size: 8\nmax_steps: 3\n"
         "learning_rate: 3.0e-3\nwarmup_ratio: 0\ntemperature: 0.05\nquery_max_length: 32\npassage_max_length: 32\n"
         "cpu: true\n", encoding="utf-8")
-    assert main(["-q", "train", str(tmp_path / "cfg.yaml"), "--output-dir", str(tmp_path / "run"), "--json"]) == 0
+    assert main(["-q", "train", str(tmp_path / "cfg.yaml"), "--out", str(tmp_path / "run"), "--json"]) == 0
     model_dir = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["model_dir"]
 
     docs = [Document(f"d{i}", f"{s} passage", title="") for i, s in enumerate(SUBJECTS)]
@@ -225,7 +225,7 @@ def test_cli_checkpoint_of_a_tiny_llm_loads_in_retrieve_index_and_server(tmp_pat
             assert run[qid][doc.id] == pytest.approx(float(scores[i, j]), abs=1e-4)
 
     assert main(["-q", "index", "build", str(beir / "corpus.jsonl"), str(tmp_path / "idx"), "--model", model_dir,
-                 "--encoder-dtype", "fp32", "--dtype", "fp32"]) == 0
+                 "--dtype", "fp32", "--vector-dtype", "fp32"]) == 0
     capsys.readouterr()
     client = TestClient(build_app(ServeConfig(index_dir=str(tmp_path / "idx"), device="cpu")),
                         base_url="http://127.0.0.1")

@@ -11,7 +11,11 @@ Field metadata understood by :func:`add_arguments`:
 * ``choices``: allowed values;
 * ``positional``: make it a positional argument;
 * ``flag``: override the flag name (default: ``--field-name``);
-* ``short``: an extra short flag such as ``-k``.
+* ``short``: an extra short flag such as ``-k``;
+* ``aliases``: former names, still accepted as hidden flags and config keys with a deprecation
+  warning (:mod:`reasonir.config_aliases`).
+
+Booleans are ``--flag/--no-flag``. Flag names follow the vocabulary in :mod:`reasonir.cli.vocabulary`.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from .config_aliases import aliases_of, canonical_keys, deprecated_action, flag_of, flush_deprecations
 from .errors import ConfigError
 from .io import write_json
 from .prompts.presets import load_preset, preset_digest
@@ -77,10 +82,7 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
             kwargs["type"] = item if item in (int, float) else str
             kwargs["nargs"] = "*" if meta.get("positional") else "+"
         elif tp is bool:
-            kwargs["type"] = _parse_bool
-            kwargs["nargs"] = "?"
-            kwargs["const"] = True
-            kwargs["metavar"] = "BOOL"
+            kwargs["action"] = argparse.BooleanOptionalAction
         elif tp in (int, float):
             kwargs["type"] = tp
         else:
@@ -92,11 +94,23 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
             kwargs["default"] = argparse.SUPPRESS
             parser.add_argument(f.name, **kwargs)
         else:
-            names = [meta.get("flag", "--" + f.name.replace("_", "-"))]
+            names = [flag_of(f)]
             if "short" in meta:
                 names.insert(0, meta["short"])
             kwargs["default"] = argparse.SUPPRESS
             parser.add_argument(*names, **kwargs)
+            _add_aliases(parser, f, names[-1], kwargs)
+
+
+def _add_aliases(parser: argparse.ArgumentParser, f: dataclasses.Field, flag: str, kwargs: dict[str, Any]) -> None:
+    """Hidden flags for the field's former names (skipping one that another option now uses)."""
+    taken = {s for a in parser._actions for s in a.option_strings}
+    base = kwargs.get("action", argparse._StoreAction)
+    for alias in aliases_of(f):
+        old = "--" + alias.replace("_", "-")
+        if old in taken or (base is argparse.BooleanOptionalAction and "--no-" + old[2:] in taken):
+            continue
+        parser.add_argument(old, **{**kwargs, "help": argparse.SUPPRESS, "action": deprecated_action(base, old, flag)})
 
 
 def load_file(path: str | os.PathLike) -> dict[str, Any]:
@@ -151,7 +165,7 @@ def build(cls: type[C], values: dict[str, Any], origin: str = "config") -> C:
     Raises:
         ConfigError: naming ``origin``, the option, the expected type (or choices) and the value.
     """
-    clean = _normalise_keys(values, origin)
+    clean = canonical_keys(cls, _normalise_keys(values, origin), origin)
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(k for k in clean if k not in fields)
     if unknown:
@@ -181,7 +195,7 @@ def preset_values(cls: type, name: str | None) -> dict[str, Any]:
         return {}
     values = load_preset(name, section)
     origin = f"preset {name!r} ({section}.yaml)"
-    clean = _normalise_keys(values, origin)
+    clean = canonical_keys(cls, _normalise_keys(values, origin), origin)
     fields = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(k for k in clean if k not in fields or k == "preset")
     if unknown:
@@ -204,10 +218,11 @@ def from_args(cls: type[C], args: argparse.Namespace) -> C:
     The preset (``--preset NAME`` or ``preset:`` in the file) applies to config classes that declare
     a ``PRESET_SECTION``; values given in the file or as flags override the preset's.
     """
+    flush_deprecations()                    # former flag names met while parsing
     values: dict[str, Any] = {}
     cfg_file = getattr(args, "_config_file", None)
     if cfg_file:
-        values.update(_normalise_keys(load_file(cfg_file), cfg_file))
+        values.update(canonical_keys(cls, _normalise_keys(load_file(cfg_file), cfg_file), cfg_file))
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     for key, value in vars(args).items():
         if key in names:

@@ -1,7 +1,9 @@
 """Retrieval metrics, computed by the reference trec_eval implementation (pytrec-eval-terrier).
 
 Metrics are named as values, e.g. ``ndcg@10``, ``map@100``, ``recall@100``, ``p@10``, ``mrr``,
-``mrr@10`` and BRIGHT's ``oracle_ndcg@10`` (nDCG@10 of a perfect reranker of the run's top 100).
+``mrr@10``, ``success@1`` and BRIGHT's ``oracle_ndcg@10`` (nDCG@10 of a perfect reranker of the run's
+top 100). The ir_measures spellings are accepted too: ``nDCG@10``, ``R@100``, ``RR@10``, ``P@5``,
+``Success@1``, ``AP@100``. Scores are fractions (0-1) everywhere: in results, JSON and tables.
 
 Policy, stated once:
 
@@ -43,23 +45,30 @@ CUTOFFS = (1, 5, 10, 25, 50, 100)
 DEFAULT_METRICS: tuple[str, ...] = tuple(
     f"{m}@{k}" for m in ("ndcg", "map", "recall", "p") for k in CUTOFFS) + ("mrr",)
 ORACLE_DEPTH = 100
+#: the metrics every command reports by default (``retrieve``, ``search --qrels``, ``evaluate``, ``rerank``)
+REPORT_METRICS = "ndcg@10,recall@10,recall@100,map@100,mrr@10"
 
-_METRIC_RE = re.compile(r"^(ndcg|map|recall|p|mrr|oracle_ndcg)(?:@(\d+))?$")
+_METRIC_RE = re.compile(r"^(ndcg|map|recall|p|mrr|success|oracle_ndcg)(?:@(\d+))?$")
 _TREC = {"ndcg": ("ndcg_cut", "ndcg"), "map": ("map_cut", "map"), "recall": ("recall", None),
-         "p": ("P", None), "mrr": (None, "recip_rank")}
+         "p": ("P", None), "mrr": (None, "recip_rank"), "success": ("success", None)}
+#: ir_measures names (lower-cased) -> ours
+_IR_MEASURES = {"r": "recall", "rr": "mrr", "ap": "map"}
 
 
 def normalize_metric(name: str) -> str:
-    """Canonical lower-case metric name (``"nDCG@10"`` -> ``"ndcg@10"``, ``"P@5"`` -> ``"p@5"``).
+    """Canonical lower-case metric name (``"nDCG@10"`` -> ``"ndcg@10"``, ``"R@100"`` -> ``"recall@100"``).
 
     Raises:
         ConfigError: for an unknown metric, listing the accepted forms.
     """
     key = name.strip().lower().replace("precision", "p").replace("recip_rank", "mrr")
+    base, at, cut = key.partition("@")
+    key = _IR_MEASURES.get(base, base) + at + cut
     m = _METRIC_RE.match(key)
-    if not m or (m.group(1) in ("recall", "p", "oracle_ndcg") and m.group(2) is None):
+    if not m or (m.group(1) in ("recall", "p", "success", "oracle_ndcg") and m.group(2) is None):
         raise ConfigError(
-            f"unknown metric {name!r}; use ndcg@K, map@K, recall@K, p@K, mrr, mrr@K, oracle_ndcg@K, ndcg or map")
+            f"unknown metric {name!r}; use ndcg@K, map@K, recall@K, p@K, mrr, mrr@K, success@K, oracle_ndcg@K, "
+            "ndcg or map (or the ir_measures names nDCG@K, AP@K, R@K, P@K, RR@K, Success@K)")
     if m.group(2) is not None and int(m.group(2)) <= 0:
         raise ConfigError(f"metric {name!r}: the cutoff must be a positive integer")
     return key
@@ -350,18 +359,18 @@ def macro_average(results: Mapping[str, EvalResult]) -> dict[str, float]:
 
 
 def markdown_table(results: Mapping[str, EvalResult], metrics: Sequence[str] | None = None,
-                   scale: float = 100.0, average: bool = True) -> str:
-    """A Markdown table with one row per task and one column per metric (x100 by default)."""
+                   scale: float = 1.0, average: bool = True, digits: int = 4) -> str:
+    """A Markdown table with one row per task and one column per metric (fractions, as everywhere)."""
     if not results:
         return ""
     metrics = list(metrics or next(iter(results.values())).metrics)
     lines = ["| task | queries | " + " | ".join(metrics) + " |",
              "|---|---:|" + "---:|" * len(metrics)]
     for name, res in results.items():
-        vals = " | ".join(f"{res.mean.get(m, 0.0) * scale:.2f}" for m in metrics)
+        vals = " | ".join(f"{res.mean.get(m, 0.0) * scale:.{digits}f}" for m in metrics)
         lines.append(f"| {name} | {res.num_queries} | {vals} |")
     if average and len(results) > 1:
         avg = macro_average(results)
-        vals = " | ".join(f"{avg.get(m, 0.0) * scale:.2f}" for m in metrics)
+        vals = " | ".join(f"{avg.get(m, 0.0) * scale:.{digits}f}" for m in metrics)
         lines.append(f"| **average** | {sum(r.num_queries for r in results.values())} | {vals} |")
     return "\n".join(lines) + "\n"

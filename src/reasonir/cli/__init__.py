@@ -14,6 +14,7 @@ import sys
 
 from .. import __version__
 from .._logging import configure_logging, set_progress
+from ..config_aliases import flush_deprecations, rewrite_bool_literals
 from ..errors import ReasonIRError
 from ..outputs import describe_os_error
 
@@ -24,16 +25,48 @@ COMMAND_MODULES = ("retrieve", "evaluate", "encode", "rag", "rewrite", "rerank",
 logger = logging.getLogger("reasonir.cli")
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, reading the former ``--flag BOOL`` syntax of boolean options as ``--flag/--no-flag``."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        args = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(rewrite_bool_literals(self, args), namespace)
+
+
+def _add_global_flags(parser: argparse.ArgumentParser, top: bool) -> None:
+    """``-v``, ``-q`` and ``--no-progress``: on the top parser, and again on every subcommand's.
+
+    A subcommand's copies leave the namespace untouched unless given (``SUPPRESS``); its ``-v`` count
+    goes to ``verbose_after`` and is added to the top-level count, so ``-v CMD -v`` is ``-vv``.
+    """
+    group = parser.add_argument_group("global options (before or after the command)") if not top else parser
+    unset = {} if top else {"default": argparse.SUPPRESS}
+    group.add_argument("-v", "--verbose", action="count", help="more logging (-vv: debug)",
+                       dest="verbose" if top else "verbose_after", **({"default": 0} if top else unset))
+    group.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors",
+                       **({"default": False} if top else unset))
+    group.add_argument("--no-progress", action="store_true", help="never show progress bars",
+                       **({"default": False} if top else unset))
+
+
+def _leaf_parsers(parser: argparse.ArgumentParser):
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):   # an alias maps to the same parser
+                yield sub
+                yield from _leaf_parsers(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="reasonir", description="Retrieval for reasoning-intensive queries (ReasonIR toolkit).")
+    """The ``reasonir`` parser with every command (what ``main`` parses; the vocabulary test walks it)."""
+    parser = Parser(prog="reasonir", description="Retrieval for reasoning-intensive queries (ReasonIR toolkit).")
     parser.add_argument("--version", action="version", version=f"reasonir {__version__}")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
-    parser.add_argument("--no-progress", action="store_true", help="never show progress bars")
+    _add_global_flags(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(f"{__name__}.{name.replace('-', '_')}").register(sub)
+    for child in _leaf_parsers(parser):
+        _add_global_flags(child, top=False)
     return parser
 
 
@@ -43,7 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    configure_logging(-1 if args.quiet else args.verbose)
+    verbose = args.verbose + getattr(args, "verbose_after", 0)
+    configure_logging(-1 if args.quiet else verbose)
+    flush_deprecations()
     if args.no_progress:
         set_progress(False)
     try:

@@ -33,7 +33,7 @@ def _run(args: argparse.Namespace) -> int:
     built = ("reused" if rep.operation == "noop" else
              f"built in {sum(rep.seconds.values()):.1f}s ({rep.docs_per_second:.0f} passages/s)")
     print(f"Index: {outcome.index_dir} — {rep.documents} passages of the Python language reference, {built}")
-    print(f"Search: {cfg.mode}, top {cfg.k} per question\n")
+    print(f"Search: {cfg.retriever}, top {cfg.top_k} per question\n")
     for n, ans in enumerate(outcome.answers, start=1):
         print(textwrap.fill(f"Q{n}. {ans['question']}", width=100, subsequent_indent="    "))
         for rank, r in enumerate(ans["results"], start=1):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 from ..config import add_arguments, from_args
@@ -50,7 +51,12 @@ def _report(args: argparse.Namespace, report) -> int:
 def _build(args: argparse.Namespace) -> int:
     from ..workflows.index import IndexBuildConfig, run_index_build
 
-    return _report(args, run_index_build(from_args(IndexBuildConfig, args)))
+    cfg = from_args(IndexBuildConfig, args)
+    if getattr(args, "dtype", None) in ("fp16", "fp32") and not hasattr(args, "vector_dtype"):
+        logging.getLogger("reasonir.cli").warning(
+            "--dtype %s sets the encoder's compute dtype (as in every command); the stored vectors' dtype is "
+            "--vector-dtype (now %s)", args.dtype, cfg.vector_dtype)
+    return _report(args, run_index_build(cfg))
 
 
 def _add(args: argparse.Namespace) -> int:

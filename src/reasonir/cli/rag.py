@@ -21,18 +21,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object (last line)")
     p.set_defaults(func=_run)
 
+    from ..workflows.rag_datastore import RagDatastoreConfig
+
     d = sub.add_parser(
         "rag-datastore", help="merge retrieved pools into one corpus without exact-duplicate texts",
-        description="Merge the documents ranked in one or more TREC runs (top --k per query) into a "
+        description="Merge the documents ranked in one or more TREC runs (top --top-k per query) into a "
                     "JSONL corpus with sequential ids, dropping exact-duplicate texts.")
-    d.add_argument("--run", dest="runs", nargs="+", required=True, metavar="RUN", help="TREC run files")
-    d.add_argument("--corpus", default=None, help="corpus (JSONL or BEIR folder) holding the ranked documents")
-    d.add_argument("--index", default=None, help="or: a reasonir index holding them")
-    d.add_argument("--k", type=int, default=None, help="documents per query and run (default: all)")
-    d.add_argument("--normalize-whitespace", action="store_true",
-                   help="treat texts that differ only in whitespace as duplicates")
-    d.add_argument("--out", required=True, help="output corpus (JSONL)")
-    d.add_argument("--json", action="store_true", help="print the counts as one JSON object")
+    add_arguments(d, RagDatastoreConfig)
+    d.add_argument("--json", action="store_true", help="print the counts as one JSON object (last line)")
     d.set_defaults(func=_datastore)
 
 
@@ -67,21 +63,13 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _datastore(args: argparse.Namespace) -> int:
-    from ..errors import ConfigError
-    from ..io import read_run, write_corpus, write_json
-    from ..rag.datastore import merge_runs
-    from ..workflows.rag import corpus_text_lookup
+    from ..workflows.rag_datastore import RagDatastoreConfig, run_rag_datastore
 
-    if bool(args.corpus) == bool(args.index):
-        raise ConfigError("rag-datastore: pass exactly one of --corpus or --index for the document texts")
-    texts = corpus_text_lookup(corpus=args.corpus, index=args.index)
-    docs, stats = merge_runs(((r, read_run(r)) for r in args.runs), texts, k=args.k,
-                             normalize=args.normalize_whitespace)
-    write_corpus(args.out, docs)
-    write_json(args.out + ".stats.json", stats.to_dict())
+    cfg = from_args(RagDatastoreConfig, args)
+    stats = run_rag_datastore(cfg)
     if args.json:
-        print_json({"out": args.out, **stats.to_dict()})
+        print_json({"out": cfg.out, **stats.to_dict()})
     else:
-        print(f"{stats.kept} passages written to {args.out} "
+        print(f"{stats.kept} passages written to {cfg.out} "
               f"({stats.seen} seen, {stats.duplicates} exact duplicates dropped)")
     return 0

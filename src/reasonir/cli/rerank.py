@@ -15,7 +15,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Rerank each query's top-k of a run; report metrics before and after "
                                    "(reranker alone and combined with the first-stage score).")
     add_arguments(p, RerankConfig)
-    p.add_argument("--query-variant", dest="query_variant", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object (last line)")
     p.set_defaults(func=_run)
 

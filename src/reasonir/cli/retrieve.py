@@ -14,7 +14,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("retrieve", help="retrieve for a dataset's queries and evaluate the run",
                        description="Retrieve for every query of a dataset, write a TREC run, print metrics.")
     add_arguments(p, RetrieveConfig)
-    p.add_argument("--query-variant", dest="query_variant", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     p.add_argument("--json", action="store_true", help="print the metrics as one JSON object (last line)")
     p.set_defaults(func=_run)
 

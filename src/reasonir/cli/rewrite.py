@@ -13,9 +13,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("rewrite", help="rewrite queries with an LLM (test-time reasoning expansion)",
                        description="Rewrite every query of a dataset into a reasoning text with an LLM; write "
-                                   "JSONL rows {id, query, ...} for `reasonir retrieve --query-variant`.")
+                                   "JSONL rows {id, query, ...} for `reasonir retrieve --queries FILE`.")
     add_arguments(p, RewriteConfig)
-    p.add_argument("--query-variant", dest="query_variant", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object (last line)")
     p.set_defaults(func=_run)
 

@@ -1,4 +1,4 @@
-"""``reasonir search INDEX_DIR "query" [-k 10] [--mode ...] [--json]`` and batch ``--queries FILE [--out run.trec]``.
+"""``reasonir search INDEX_DIR "query" [-k 10] [--retriever R] [--json]`` and batch ``--queries FILE [--out run.trec]``.
 
 A batch search with neither ``--out`` nor ``--qrels`` prints its run on stdout (TREC lines, or one JSON
 object per query with ``--json``) and its one-line summary on stderr, so that ``> run.trec`` works.
@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     from ..workflows.search import SearchConfig
 
     p = sub.add_parser("search", help="search an index (one query, or a queries file to a TREC run)",
-                       description="Search an index built by `reasonir index build`. Modes: dense, bm25, bm25q "
+                       description="Search an index built by `reasonir index build`. Retrievers: dense, bm25, bm25q "
                                    "(query-side BM25), hybrid (dense + BM25 fusion). A --queries search writes "
                                    "its run to --out, or to stdout when neither --out nor --qrels is given.")
     add_arguments(p, SearchConfig)
@@ -39,8 +39,8 @@ def _run(args: argparse.Namespace) -> int:
     outcome = run_search(cfg)
     if outcome.results is not None:
         if args.json:
-            print_json({"query": cfg.query, "mode": cfg.mode, **_fusion_fields(cfg), "results": outcome.results,
-                        "seconds": round(outcome.seconds, 4)})
+            print_json({"query": cfg.query, "retriever": cfg.retriever, **_fusion_fields(cfg),
+                        "results": outcome.results, "seconds": round(outcome.seconds, 4)})
             return 0
         if not outcome.results:
             print("no results")
@@ -49,13 +49,13 @@ def _run(args: argparse.Namespace) -> int:
             print(f"{r['rank']:>3}. {r['id']}  {r['score']:.4f}{title}")
             print(f"     {r['snippet']}")
         return 0
-    line = f"{outcome.num_queries} queries  {cfg.mode}  {outcome.seconds:.1f}s"
+    line = f"{outcome.num_queries} queries  {cfg.retriever}  {outcome.seconds:.1f}s"
     if outcome.run is not None and not cfg.out and outcome.evaluation is None:
-        if not _print_run(outcome.run, cfg.k, f"reasonir-{cfg.mode}", args.json):
+        if not _print_run(outcome.run, cfg.top_k, f"reasonir-{cfg.retriever}", args.json):
             return 0
         print(line + "  -> stdout", file=sys.stderr)
         return 0
-    summary = {"queries": outcome.num_queries, "mode": cfg.mode, **_fusion_fields(cfg),
+    summary = {"queries": outcome.num_queries, "retriever": cfg.retriever, **_fusion_fields(cfg),
                "seconds": round(outcome.seconds, 3),
                "queries_per_second": round(outcome.num_queries / outcome.seconds, 2) if outcome.seconds else None,
                "out": cfg.out}
@@ -75,7 +75,7 @@ def _run(args: argparse.Namespace) -> int:
 def _fusion_fields(cfg: SearchConfig) -> dict[str, Any]:
     """How a hybrid search combined its systems (and the preset it resolved from), for ``--json`` output."""
     out: dict[str, Any] = {"preset": cfg.preset} if cfg.preset else {}
-    if cfg.mode == "hybrid":
+    if cfg.retriever == "hybrid":
         out.update(fusion=cfg.fusion, bm25_mode=cfg.bm25_mode, weights=cfg.weights)
     return out
 

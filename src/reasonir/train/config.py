@@ -34,7 +34,8 @@ class TrainConfig:
         "help": "training sources: JSONL files/folders (GritLM/ReasonIR, sentence-transformers or Tevatron "
                 "rows) or beir:PATH qrels; in YAML a source may be a mapping {path, weight, split, negatives, "
                 "num_negatives, query_instruction}"})
-    output_dir: str = field(metadata={"help": "folder for checkpoints, logs and the final model"})
+    output_dir: str = field(metadata={"flag": "--out", "aliases": ("output_dir",),
+                                      "help": "folder for checkpoints, logs and the final model"})
     model: str = field(default="smollm2", metadata={
         "help": "encoder to train: smollm2, minilm, a Hub id or a local model folder"})
     dtype: str = field(default="auto", metadata={"help": "weight dtype", "choices": DTYPES})

@@ -252,8 +252,8 @@ class TaskRunner:
         names = {f.name for f in dataclasses.fields(RerankConfig)}
         if "preset" in names and cfg.preset:
             values["preset"] = cfg.preset
-        if cfg.device != "auto":
-            values["device"] = cfg.device
+        if cfg.device != "auto":                          # the reranking LLM runs where the encoder does
+            values["llm_device"] = cfg.device
         return build(RerankConfig, {k: v for k, v in values.items() if k in names}, origin="bright rerank stage")
 
     def rerank(self, first: Run, s: Setting, bench: Any) -> tuple[Run, dict[str, Any]]:

@@ -13,14 +13,16 @@ from ..types import Queries
 
 logger = logging.getLogger(__name__)
 
-#: config fields passed to ``load_llm`` as backend options (``None`` values are left out)
-LLM_OPTION_FIELDS = ("concurrency", "timeout", "max_retries", "batch_size", "device", "dtype")
+#: config field -> ``load_llm`` backend option (``None`` values are left out)
+LLM_OPTION_FIELDS = {"concurrency": "concurrency", "timeout": "timeout", "max_retries": "max_retries",
+                     "batch_size": "batch_size", "llm_device": "device", "llm_dtype": "dtype"}
 _VLLM_DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
 
 
 def open_llm(cfg: Any, spec: str | None = None) -> CachedLLM:
     """``load_llm`` with the config's spec, cache (``llm_cache``: path, ``off``, or default) and options."""
-    kw = {name: getattr(cfg, name) for name in LLM_OPTION_FIELDS if getattr(cfg, name, None) is not None}
+    kw = {option: getattr(cfg, name) for name, option in LLM_OPTION_FIELDS.items()
+          if getattr(cfg, name, None) is not None}
     spec = spec or cfg.llm
     if "dtype" in kw and spec.startswith("vllm:"):   # vLLM spells its dtypes out
         kw["dtype"] = _VLLM_DTYPES.get(kw["dtype"], kw["dtype"])

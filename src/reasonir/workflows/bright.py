@@ -64,11 +64,13 @@ class BrightConfig:
                 "<task>/<variant>.jsonl[.gz]); default: the Hub (xlangai/BRIGHT, pinned revision)"})
     runs: str | None = field(default=None, metadata={
         "help": "score existing runs instead: comma-separated folders of <task>.txt (no documents needed)"})
-    top_k: int = field(default=1000, metadata={"help": "documents retrieved per query"})
-    hybrid_weights: str = field(default="0.5,0.5", metadata={"help": "hybrid: dense,bm25q interpolation weights"})
+    top_k: int = field(default=1000, metadata={"short": "-k", "help": "documents retrieved per query"})
+    weights: str = field(default="0.5,0.5", metadata={
+        "aliases": ("hybrid_weights",), "help": "hybrid: dense,bm25q interpolation weights"})
     k1: float = field(default=0.9, metadata={"help": "BM25 k1"})
     b: float = field(default=0.4, metadata={"help": "BM25 b"})
-    dtype: str = field(default="auto", metadata={"help": "encoder dtype", "choices": ("auto", "bf16", "fp16", "fp32")})
+    dtype: str = field(default="auto", metadata={
+        "help": "encoder compute dtype", "choices": ("auto", "bf16", "fp16", "fp32")})
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda, cuda:1, or a comma-separated list"})
     batch_size: int | None = field(default=None, metadata={"help": "encoding batch size (default: per model)"})
     max_length: int | None = field(default=None, metadata={"help": "encoder max tokens per text (default: per model)"})
@@ -153,7 +155,7 @@ class _Bench:
     def __init__(self, cfg: BrightConfig, reranker_factory: Any = None):
         self.cfg = cfg
         self.out = Path(cfg.out)
-        self.weights = parse_weights(cfg.hybrid_weights, 2)
+        self.weights = parse_weights(cfg.weights, 2)
         self.counters = {"encoded_documents": 0, "encoded_queries": 0, "llm_calls": 0, "llm_cache_hits": 0}
         self.computed: list[tuple[str, str]] = []
         self.reused: list[tuple[str, str]] = []

@@ -43,14 +43,16 @@ _BLANK = re.compile(r"\n\s*\n")
 class DemoConfig:
     """Options of ``reasonir demo``."""
 
-    index_dir: str | None = field(default=None, metadata={
-        "help": "where to keep the demo index (default: the reasonir cache directory)"})
+    index: str | None = field(default=None, metadata={
+        "aliases": ("index_dir",), "help": "where to keep the demo index (default: the reasonir cache directory)"})
     model: str = field(default="minilm", metadata={"help": "encoder (minilm, or hash for a model-free run)"})
-    mode: str = field(default="hybrid", metadata={"help": "retrieval mode", "choices": ("dense", "bm25", "hybrid")})
-    k: int = field(default=3, metadata={"short": "-k", "help": "passages shown per question"})
+    retriever: str = field(default="hybrid", metadata={
+        "aliases": ("mode",), "help": "retrieval method", "choices": ("dense", "bm25", "hybrid")})
+    top_k: int = field(default=3, metadata={"short": "-k", "aliases": ("k",), "help": "passages shown per question"})
     questions: list[str] = field(default_factory=list, metadata={"help": "your own questions (default: built-in)"})
     passage_words: int = field(default=160, metadata={"help": "target passage length in words"})
-    rebuild: bool = field(default=False, metadata={"help": "rebuild the demo index from scratch"})
+    overwrite: bool = field(default=False, metadata={
+        "aliases": ("rebuild",), "help": "rebuild the demo index from scratch"})
 
 
 @dataclass
@@ -105,17 +107,17 @@ def python_docs_corpus(passage_words: int = 160) -> list[Document]:
 def run_demo(cfg: DemoConfig) -> DemoOutcome:
     """Build (or reuse) the demo index and answer the questions."""
     version = platform.python_version()
-    root = Path(cfg.index_dir) if cfg.index_dir else cache_dir() / f"demo-index-{cfg.model}-py{version}"
+    root = Path(cfg.index) if cfg.index else cache_dir() / f"demo-index-{cfg.model}-py{version}"
     corpus = root.parent / f"{root.name}.corpus.jsonl"
     docs = python_docs_corpus(cfg.passage_words)
     write_corpus(corpus, docs)   # same content -> same fingerprint, so an existing index is reused
     logger.info("demo corpus: %d passages of the Python %s reference -> %s", len(docs), version, root)
     report = build_index(str(corpus), str(root), IndexOptions(model=cfg.model, bm25=True, shard_size=512),
-                         RunOptions(), overwrite=bool(cfg.rebuild))
+                         RunOptions(), overwrite=bool(cfg.overwrite))
     index = Index.open(root)
     try:
         questions = list(cfg.questions) or list(DEMO_QUESTIONS)
-        hits = index.search(questions, k=cfg.k, mode=cfg.mode)
+        hits = index.search(questions, k=cfg.top_k, mode=cfg.retriever)
         answers = []
         for question, hs in zip(questions, hits):
             passages = index.documents([h.row for h in hs])

@@ -45,9 +45,10 @@ class EncodeConfig:
 
     corpus: str = field(metadata={"positional": True, "help": "corpus JSONL/parquet/BEIR folder, a dataset "
                                   "spec (beir:PATH, bright:TASK@DIR), or a queries file with --side query"})
-    out_dir: str = field(metadata={"positional": True, "help": "output folder for the shards"})
+    out: str = field(metadata={"aliases": ("out_dir",), "help": "output folder for the shards"})
     model: str = field(default="minilm", metadata={"help": "minilm, smollm2, hash, a Hub id or a model folder"})
-    dtype: str = field(default="auto", metadata={"help": "encoder dtype", "choices": ("auto", "bf16", "fp16", "fp32")})
+    dtype: str = field(default="auto", metadata={
+        "help": "encoder compute dtype", "choices": ("auto", "bf16", "fp16", "fp32")})
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda, cuda:1, or a comma-separated list"})
     batch_size: int | None = field(default=None, metadata={"help": "encoding batch size (default: per model)"})
     max_length: int | None = field(default=None, metadata={"help": "max tokens per text (default: per model)"})
@@ -160,18 +161,18 @@ def _versions() -> dict[str, str]:
 
 
 def run_encode(cfg: EncodeConfig, encoder: Any = None) -> EncodeOutcome:
-    """Embed ``cfg.corpus`` into ``cfg.out_dir`` (resumable; see the module docstring).
+    """Embed ``cfg.corpus`` into ``cfg.out`` (resumable; see the module docstring).
 
     Args:
         cfg: the command's options.
         encoder: an already loaded encoder (default: ``load_encoder(cfg.model, ...)``).
 
     Raises:
-        ConfigError: bad options, or ``out_dir`` holds a different finished/partial encoding.
+        ConfigError: bad options, or ``out`` holds a different finished/partial encoding.
     """
     if cfg.shard_size <= 0:
         raise ConfigError(f"shard_size must be positive, got {cfg.shard_size}")
-    out = check_output_dir(cfg.out_dir, "the encoding output (OUT_DIR)")
+    out = check_output_dir(cfg.out, "the encoding output (--out)")
     if (out / "config.json").exists() and not cfg.overwrite:
         raise ConfigError(f"{out} already holds a finished encoding; pass --overwrite true or choose another folder")
     ids, texts, source = _load_texts(cfg)

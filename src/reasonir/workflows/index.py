@@ -49,10 +49,11 @@ class _BuildFields:
         "positional": True, "help": "JSONL file, BEIR folder, parquet file or hf:NAME[:CONFIG][@SPLIT]"})
     index_dir: str = field(metadata={"positional": True, "help": "index directory to create"})
     model: str = field(default="minilm", metadata={"help": "encoder: minilm, smollm2, hash, a Hub id or a folder"})
-    encoder_dtype: str = field(default="auto", metadata={
-        "help": "encoder compute dtype", "choices": ("auto", "bf16", "fp16", "fp32")})
+    dtype: str = field(default="auto", metadata={
+        "aliases": ("encoder_dtype",), "help": "encoder compute dtype (the stored vectors: --vector-dtype)",
+        "choices": ("auto", "bf16", "fp16", "fp32")})
     max_length: int | None = field(default=None, metadata={"help": "max tokens per document (default: per model)"})
-    dtype: str = field(default="fp16", metadata={"help": "stored vector dtype", "choices": ("fp16", "fp32")})
+    vector_dtype: str = field(default="fp16", metadata={"help": "stored vector dtype", "choices": ("fp16", "fp32")})
     shard_size: int = field(default=8192, metadata={"help": "rows per vector shard (the unit of resumption)"})
     bm25: bool = field(default=False, metadata={"help": "also build BM25 (enables bm25, bm25q and hybrid search)"})
     k1: float = field(default=0.9, metadata={"help": "BM25 k1"})
@@ -73,8 +74,8 @@ class _BuildFields:
         params = AnnParams(kind=self.ann if self.ann != "none" else "hnsw", hnsw_m=self.hnsw_m,
                            ef_construction=self.ef_construction, ef_search=self.ef_search, nlist=self.nlist,
                            pq_m=self.pq_m, nprobe=self.nprobe)
-        return IndexOptions(model=self.model, encoder_dtype=self.encoder_dtype, max_length=self.max_length,
-                            dtype=self.dtype, shard_size=self.shard_size, bm25=self.bm25, k1=self.k1, b=self.b,
+        return IndexOptions(model=self.model, encoder_dtype=self.dtype, max_length=self.max_length,
+                            dtype=self.vector_dtype, shard_size=self.shard_size, bm25=self.bm25, k1=self.k1, b=self.b,
                             ann=self.ann, ann_params=params, query_instruction=self.instruction,
                             document_instruction=self.document_instruction)
 

@@ -22,7 +22,8 @@ class LLMServeConfig:
     llm: str = field(default="smollm2", metadata={
         "positional": True, "help": "LLM spec: smollm2, transformers:PATH, vllm:PATH, http://HOST:PORT/v1#MODEL, ..."})
     host: str = field(default="127.0.0.1", metadata={"help": "interface to bind (0.0.0.0 exposes it to the network)"})
-    port: int = field(default=8000, metadata={"help": "TCP port (0: any free port)"})
+    port: int = field(default=8001, metadata={
+        "help": "TCP port (0: any free port; `reasonir serve` defaults to 8000, so both can run side by side)"})
     model_name: str | None = field(default=None, metadata={"help": "model id clients send (default: the spec)"})
     api_key: str | None = field(default=None, metadata={
         "help": "require this key (Authorization: Bearer KEY); default: $REASONIR_API_KEY, else none"})
@@ -32,9 +33,10 @@ class LLMServeConfig:
     llm_cache: str | None = field(default="off", metadata={
         "help": "answer from / store into this response cache (SQLite path; default off)"})
     batch_size: int | None = field(default=None, metadata={"help": "local backends: prompts per batch"})
-    device: str | None = field(default=None, metadata={"help": "local backends: cpu, cuda, ..."})
-    dtype: str | None = field(default=None, metadata={
-        "help": "local LLM compute dtype (transformers, vLLM; auto: fp32 on CPU, bf16 on GPU)",
+    llm_device: str | None = field(default=None, metadata={
+        "aliases": ("device",), "help": "local LLM device: cpu, cuda, cuda:1, auto"})
+    llm_dtype: str | None = field(default=None, metadata={
+        "aliases": ("dtype",), "help": "local LLM compute dtype (transformers, vLLM; auto: fp32 on CPU, bf16 on GPU)",
         "choices": ("auto", "fp32", "bf16", "fp16")})
     concurrency: int | None = field(default=None, metadata={"help": "HTTP backends (proxying): requests in flight"})
     timeout: float | None = field(default=None, metadata={"help": "HTTP backends (proxying): seconds per request"})

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ..config import check_value, save_config, to_dict
+from ..config_aliases import deprecated
 from ..errors import ConfigError
 from ..io import iter_jsonl, read_corpus, write_jsonl
 from ..llm.base import GenerationParams
@@ -52,7 +53,7 @@ logger = logging.getLogger(__name__)
 BENCHMARKS = ("mmlu", "gpqa")
 SEARCH_MODES = ("auto", "dense", "bm25", "bm25q", "hybrid")
 #: options that may differ per benchmark (``benchmark_options``), with their built-in values
-PER_BENCHMARK = {"query": "question", "k": None, "max_tokens": 2048, "temperature": 0.0, "top_p": 1.0}
+PER_BENCHMARK = {"query": "question", "top_k": None, "max_tokens": 2048, "temperature": 0.0, "top_p": 1.0}
 
 
 @dataclass
@@ -69,8 +70,9 @@ class RagConfig:
         "help": "precomputed TREC run keyed by question id (texts from --corpus or --index)"})
     corpus: str | None = field(default=None, metadata={
         "help": "corpus (JSONL or BEIR folder): texts for --run, or searched with in-memory BM25"})
-    search: str = field(default="auto", metadata={
-        "help": "search mode; auto = dense for --index, bm25 for --corpus", "choices": SEARCH_MODES})
+    retriever: str = field(default="auto", metadata={
+        "aliases": ("search",), "help": "retrieval method; auto = dense for --index, bm25 for --corpus",
+        "choices": SEARCH_MODES})
     data: str | None = field(default=None, metadata={
         "help": "local benchmark release (MMLU zip/folder, GPQA zip/csv); default: the Hugging Face Hub"})
     split: str = field(default="test", metadata={"help": "MMLU split", "choices": ("test", "val", "dev")})
@@ -79,7 +81,8 @@ class RagConfig:
         "help": "MMLU subjects/groups or GPQA domains/subdomains to keep"})
     limit: int | None = field(default=None, metadata={"help": "evaluate at most N questions"})
     limit_per_subject: int | None = field(default=None, metadata={"help": "at most N questions per subject"})
-    k: int | None = field(default=None, metadata={"help": "passages per question (default: 3 MMLU, 5 GPQA)"})
+    top_k: int | None = field(default=None, metadata={
+        "short": "-k", "aliases": ("k",), "help": "passages per question (default: 3 MMLU, 5 GPQA)"})
     query: str | None = field(default=None, metadata={
         "help": "retrieval query: formatted = the published MMLU query (subject header, question, options) "
                 "(default: question)", "choices": QUERY_MODES})
@@ -88,7 +91,7 @@ class RagConfig:
     temperature: float | None = field(default=None, metadata={"help": "sampling temperature (default: 0 = greedy)"})
     top_p: float | None = field(default=None, metadata={"help": "nucleus sampling mass (default: 1)"})
     benchmark_options: dict[str, Any] = field(default_factory=dict, metadata={
-        "cli": False, "help": "per-benchmark values of query, k, max_tokens, temperature, top_p: "
+        "cli": False, "help": "per-benchmark values of query, top_k, max_tokens, temperature, top_p: "
                               "{mmlu: {...}, gpqa: {...}} (a value given for all benchmarks wins)"})
     batch_size: int = field(default=8, metadata={"help": "prompts per LLM call"})
     llm_dtype: str | None = field(default=None, metadata={
@@ -111,7 +114,8 @@ class RagConfig:
                 "reasonir.prompts.rag; overrides the prompts: section)"})
     bootstrap: int = field(default=1000, metadata={"help": "paired-bootstrap resamples"})
     out: str | None = field(default=None, metadata={"help": "output folder (default: rag-<benchmark>)"})
-    cache: str | None = field(default=None, metadata={
+    llm_cache: str | None = field(default=None, metadata={
+        "aliases": ("cache",),
         "help": "LLM response cache (SQLite path, or 'off'; default: the user cache, off for GPQA)"})
     chart: bool = field(default=True, metadata={"help": "draw accuracy.png (needs matplotlib)"})
     report_only: bool = field(default=False, metadata={"help": "rebuild the report from OUT/results.jsonl"})
@@ -125,6 +129,11 @@ class RagConfig:
                 raise ConfigError(f"{where}: unknown benchmark; choose from {', '.join(BENCHMARKS)}")
             if not isinstance(values, dict):
                 raise ConfigError(f"{where}: expected a mapping of option: value, got {type(values).__name__}")
+            if "k" in values:                       # the former name of top_k
+                if "top_k" in values:
+                    raise ConfigError(f"{where}: option 'top_k' is given twice (as 'top_k' and 'k')")
+                deprecated(f"option 'k' ({where})", "'top_k'")
+                values = {("top_k" if k == "k" else k): v for k, v in values.items()}
             unknown = sorted(set(values) - set(PER_BENCHMARK))
             if unknown:
                 raise ConfigError(f"{where}: option(s) {', '.join(map(str, unknown))} cannot be set per benchmark; "
@@ -140,13 +149,13 @@ class RagConfig:
         """The value of a per-benchmark option for this run's benchmark.
 
         Order: the value given for all benchmarks, else ``benchmark_options[benchmark]``, else the
-        built-in value (k: 3 for MMLU, 5 for GPQA).
+        built-in value (top_k: 3 for MMLU, 5 for GPQA).
         """
         value = getattr(self, name)
         if value is None:
             value = (self.benchmark_options or {}).get(self.benchmark, {}).get(name)
         if value is None:
-            value = DEFAULT_K.get(self.benchmark, 3) if name == "k" else PER_BENCHMARK[name]
+            value = DEFAULT_K.get(self.benchmark, 3) if name == "top_k" else PER_BENCHMARK[name]
         return value
 
     def prompt_files(self) -> dict[str, str]:
@@ -228,13 +237,13 @@ def open_source(cfg: RagConfig) -> PassageSource | None:
 
         if cfg.run:
             return RunPassageSource.from_files(cfg.run, corpus_text_lookup(index=cfg.index))
-        return IndexPassageSource.open(cfg.index, mode=None if cfg.search == "auto" else cfg.search)
+        return IndexPassageSource.open(cfg.index, mode=None if cfg.retriever == "auto" else cfg.retriever)
     if cfg.run:
         if not cfg.corpus:
             raise ConfigError("--run needs the documents' texts: add --corpus FILE or --index DIR")
         return RunPassageSource.from_files(cfg.run, corpus_text_lookup(corpus=cfg.corpus))
     if cfg.corpus:
-        mode = "bm25" if cfg.search == "auto" else cfg.search
+        mode = "bm25" if cfg.retriever == "auto" else cfg.retriever
         if mode not in ("bm25", "bm25q"):
             raise ConfigError(f"--corpus without --index supports --search bm25 or bm25q, not {mode!r}; "
                               "build an index (reasonir index build) for dense or hybrid search")
@@ -245,7 +254,8 @@ def open_source(cfg: RagConfig) -> PassageSource | None:
 def _meta(cfg: RagConfig, source_name: str | None, llm_name: str | None) -> dict[str, Any]:
     return {"benchmark": cfg.benchmark, "subset": cfg.subset if cfg.benchmark == "gpqa" else None,
             "split": cfg.split if cfg.benchmark == "mmlu" else None, "llm": llm_name, "source": source_name,
-            **{name: cfg.setting(name) for name in PER_BENCHMARK}, "seed": cfg.seed, **cfg.provenance(),
+            **{("k" if name == "top_k" else name): cfg.setting(name) for name in PER_BENCHMARK},  # report: "k"
+            "seed": cfg.seed, **cfg.provenance(),
             "config": to_dict(cfg)}
 
 
@@ -267,7 +277,7 @@ def run_rag(cfg: RagConfig, llm=None) -> RagOutcome:
 
     Args:
         cfg: the options.
-        llm: an already built LLM (tests, notebooks); default: ``load_llm(cfg.llm, cache=cfg.cache)``.
+        llm: an already built LLM (tests, notebooks); default: ``load_llm(cfg.llm, cache=cfg.llm_cache)``.
     """
     if cfg.report_only:
         return rebuild_report(cfg)
@@ -286,7 +296,7 @@ def run_rag(cfg: RagConfig, llm=None) -> RagOutcome:
             raise ConfigError("--llm is required (e.g. --llm smollm2)")
         from ..llm import load_llm
 
-        cache = cfg.cache
+        cache = cfg.llm_cache
         if cache is None and any(q.sensitive for q in questions):
             # the response cache stores prompts' answers in plain text: opt-in only for GPQA
             logger.info("GPQA: LLM response cache off (pass --cache PATH to enable it); "
@@ -299,7 +309,7 @@ def run_rag(cfg: RagConfig, llm=None) -> RagOutcome:
                        dtype=dtype, device=cfg.llm_device, batch_size=cfg.batch_size)
     temperature = cfg.setting("temperature")
     settings = EvalSettings(
-        conditions=conditions, k=cfg.setting("k"), query=cfg.setting("query"), batch_size=cfg.batch_size,
+        conditions=conditions, k=cfg.setting("top_k"), query=cfg.setting("query"), batch_size=cfg.batch_size,
         seed=cfg.seed, passage_words=cfg.passage_words, fallback=cfg.fallback, prompts=prompts,
         params=GenerationParams(max_tokens=cfg.setting("max_tokens"), temperature=temperature,
                                 top_p=cfg.setting("top_p"), seed=cfg.seed if temperature > 0 else None))

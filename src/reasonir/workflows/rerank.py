@@ -71,14 +71,14 @@ class RerankConfig:
         "help": "an LLM spec (smollm2, openai:MODEL, http://HOST:PORT/v1#MODEL, vllm:PATH, ...; 'llm:' prefix "
                 "optional) or cross-encoder:MODEL"})
     out: str | None = field(default=None, metadata={"help": "write the reranked run here (TREC)"})
-    top_k: int = field(default=100, metadata={"help": "documents reranked per query"})
+    top_k: int = field(default=100, metadata={"short": "-k", "help": "documents reranked per query"})
     split: str = field(default="test", metadata={"help": "BEIR qrels split"})
     long_documents: bool = field(default=False, metadata={"help": "BRIGHT long-document setting"})
     query_variant: str | None = field(default=None, metadata={
-        "flag": "--queries",
+        "flag": "--queries", "aliases": ("query_variant",),
         "help": f"queries the reranker sees: {FROM_RUN} (the variant recorded in RUN.config.json, i.e. the one "
                 "retrieval used), original, a BRIGHT reasoning config (gpt4_reason, ...), or a rewritten-query "
-                "FILE (JSONL id/query, or a JSON map original->rewritten); alias --query-variant"})
+                "FILE (JSONL id/query, or a JSON map original->rewritten)"})
     prompt: str = field(default="auto", metadata={
         "help": "LLM prompt family (auto: from the BRIGHT task / dataset)", "choices": ("auto",) + FAMILIES})
     stackexchange_prompt: str = field(default="stackexchange", metadata={
@@ -125,9 +125,10 @@ class RerankConfig:
     timeout: float | None = field(default=None, metadata={"help": "HTTP backends: seconds per request"})
     max_retries: int | None = field(default=None, metadata={"help": "HTTP backends: retries per request"})
     batch_size: int | None = field(default=None, metadata={"help": "local LLM / cross-encoder: batch size"})
-    device: str | None = field(default=None, metadata={"help": "local backends: cpu, cuda, ..."})
-    dtype: str | None = field(default=None, metadata={
-        "help": "local LLM compute dtype (transformers, vLLM; auto: fp32 on CPU, bf16 on GPU)",
+    llm_device: str | None = field(default=None, metadata={
+        "aliases": ("device",), "help": "local LLM or cross-encoder device: cpu, cuda, cuda:1, auto"})
+    llm_dtype: str | None = field(default=None, metadata={
+        "aliases": ("dtype",), "help": "local LLM compute dtype (transformers, vLLM; auto: fp32 on CPU, bf16 on GPU)",
         "choices": ("auto", "fp32", "bf16", "fp16")})
     preset: str | None = field(default=None, metadata={
         "help": "settings profile: paper = ReasonIR's published settings; or a folder of <command>.yaml files"})
@@ -186,7 +187,7 @@ def build_reranker(cfg: RerankConfig, dataset: Dataset) -> tuple[Any, Any]:
         if not model:
             raise ConfigError("cross-encoder:MODEL needs a model id or folder")
         return CrossEncoderReranker(model, max_length=cfg.ce_max_length, batch_size=cfg.batch_size or 32,
-                                    device=cfg.device), None
+                                    device=cfg.llm_device), None
     family = family_for(dataset.task or dataset.name, cfg.stackexchange_prompt) if cfg.prompt == "auto" else cfg.prompt
     prompts = prompt_set(cfg, family)
     llm = open_llm(cfg, spec.removeprefix("llm:"))

@@ -10,7 +10,7 @@ from pathlib import Path
 from ..config import save_config
 from ..data import Dataset, parse_dataset_spec
 from ..errors import ConfigError
-from ..evaluate import EvalResult, evaluate, metrics_for_depth
+from ..evaluate import REPORT_METRICS, EvalResult, evaluate, metrics_for_depth
 from ..io import write_json, write_run
 from ..outputs import check_output_file, writing
 from ..retrieve.retriever import BM25Retriever, Retriever
@@ -21,9 +21,8 @@ logger = logging.getLogger(__name__)
 RETRIEVERS = ("bm25", "bm25q", "dense")
 QUERIES_HELP = ("query variant: original, a BRIGHT reasoning config (gpt4_reason, llama3-70b_reason, "
                 "claude-3-opus_reason, grit_reason, Gemini-1.0_reason; Hub, or DIR/<task>/<name>.jsonl[.gz]), "
-                "or a rewritten-query FILE (JSONL id/query, or a JSON map original->rewritten); "
-                "alias --query-variant")
-DEFAULT_REPORT_METRICS = "ndcg@10,recall@10,recall@100,map@100,mrr@10"
+                "or a rewritten-query FILE (JSONL id/query, or a JSON map original->rewritten)")
+DEFAULT_REPORT_METRICS = REPORT_METRICS          # the same default in every command
 
 
 @dataclass
@@ -34,7 +33,7 @@ class RetrieveConfig:
     retriever: str = field(default="bm25", metadata={
         "help": "bm25 = Lucene BM25; bm25q = BRIGHT's query-side BM25", "choices": RETRIEVERS})
     split: str = field(default="test", metadata={"help": "BEIR qrels split"})
-    top_k: int = field(default=1000, metadata={"help": "documents retrieved per query"})
+    top_k: int = field(default=1000, metadata={"short": "-k", "help": "documents retrieved per query"})
     out: str | None = field(default=None, metadata={"help": "write the run here (TREC format)"})
     metrics: str = field(default=DEFAULT_REPORT_METRICS, metadata={"help": "comma-separated metrics"})
     long_documents: bool = field(default=False, metadata={"help": "BRIGHT long-document setting"})
@@ -42,14 +41,15 @@ class RetrieveConfig:
     b: float = field(default=0.4, metadata={"help": "BM25 b"})
     model: str = field(default="minilm", metadata={
         "help": "dense encoder: minilm, smollm2, a Hub id or a local model folder"})
-    dtype: str = field(default="auto", metadata={"help": "encoder dtype", "choices": ("auto", "bf16", "fp16", "fp32")})
+    dtype: str = field(default="auto", metadata={
+        "help": "encoder compute dtype", "choices": ("auto", "bf16", "fp16", "fp32")})
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda, cuda:1, or a comma-separated list"})
     batch_size: int | None = field(default=None, metadata={"help": "encoding batch size (default: per model)"})
     max_length: int | None = field(default=None, metadata={"help": "max tokens per text (default: per model)"})
     instruction: str | None = field(default=None, metadata={
         "help": "query instruction (default: the task's BRIGHT instruction, none for BEIR)"})
     query_variant: str | None = field(default=None, metadata={
-        "flag": "--queries", "help": QUERIES_HELP})
+        "flag": "--queries", "aliases": ("query_variant",), "help": QUERIES_HELP})
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """``reasonir rewrite``: rewrite a dataset's queries with an LLM (test-time reasoning expansion).
 
 Writes one JSONL row per query (``id``, ``query`` = the text to retrieve with, ``original``,
-``reasoning``, provenance) that ``reasonir retrieve --query-variant FILE`` reads, plus
+``reasoning``, provenance) that ``reasonir retrieve --queries FILE`` reads, plus
 ``FILE.config.json`` with the resolved configuration and the LLM counters (calls, cache hits, tokens,
 cost). Answers go through the response cache: re-running the same command makes no LLM calls.
 """
@@ -47,8 +47,9 @@ class RewriteConfig:
     seed: int | None = field(default=None, metadata={"help": "sampling seed"})
     split: str = field(default="test", metadata={"help": "BEIR qrels split"})
     query_variant: str | None = field(default=None, metadata={
-        "flag": "--queries", "help": "queries to rewrite: original, a BRIGHT reasoning config (gpt4_reason, ...) "
-                                     "or a rewritten-query FILE (see `reasonir retrieve --help`)"})
+        "flag": "--queries", "aliases": ("query_variant",),
+        "help": "queries to rewrite: original, a BRIGHT reasoning config (gpt4_reason, ...) "
+                "or a rewritten-query FILE (see `reasonir retrieve --help`)"})
     sample_queries: int = field(default=0, metadata={"help": "rewrite a fixed random sample of N queries (0 = all)"})
     sample_seed: int = field(default=0, metadata={"help": "seed of --sample-queries"})
     llm_cache: str | None = field(default=None, metadata={
@@ -57,9 +58,10 @@ class RewriteConfig:
     timeout: float | None = field(default=None, metadata={"help": "HTTP backends: seconds per request"})
     max_retries: int | None = field(default=None, metadata={"help": "HTTP backends: retries per request"})
     batch_size: int | None = field(default=None, metadata={"help": "local backends: prompts per batch"})
-    device: str | None = field(default=None, metadata={"help": "local backends: cpu, cuda, ..."})
-    dtype: str | None = field(default=None, metadata={
-        "help": "local LLM compute dtype (transformers, vLLM; auto: fp32 on CPU, bf16 on GPU)",
+    llm_device: str | None = field(default=None, metadata={
+        "aliases": ("device",), "help": "local LLM device: cpu, cuda, cuda:1, auto"})
+    llm_dtype: str | None = field(default=None, metadata={
+        "aliases": ("dtype",), "help": "local LLM compute dtype (transformers, vLLM; auto: fp32 on CPU, bf16 on GPU)",
         "choices": ("auto", "fp32", "bf16", "fp16")})
     prompt_template: list[str] = field(default_factory=list, metadata={
         "help": "replace prompt templates: FILE (the user message) or NAME=FILE, NAME one of system, user, "

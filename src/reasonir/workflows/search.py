@@ -14,7 +14,7 @@ from typing import Any, ClassVar, cast
 
 from ..config import save_config
 from ..errors import ConfigError
-from ..evaluate import EvalResult, evaluate, metrics_for_depth
+from ..evaluate import REPORT_METRICS, EvalResult, evaluate, metrics_for_depth
 from ..index import MODES, Index, make_snippet
 from ..io import read_qrels, read_queries, write_json, write_run
 from ..outputs import check_output_file
@@ -36,8 +36,9 @@ class SearchConfig:
         "help": "queries file (JSONL _id/text or TSV) for batch search"})
     out: str | None = field(default=None, metadata={
         "help": "write the batch run here (TREC format); without --out or --qrels it goes to stdout"})
-    k: int = field(default=10, metadata={"short": "-k", "help": "results per query"})
-    mode: str = field(default="hybrid", metadata={"help": "retrieval mode", "choices": MODES})
+    top_k: int = field(default=10, metadata={"short": "-k", "aliases": ("k",), "help": "results per query"})
+    retriever: str = field(default="hybrid", metadata={"aliases": ("mode",), "help": "retrieval method",
+                                                       "choices": MODES})
     instruction: str | None = field(default=None, metadata={"help": "query instruction (default: the index's)"})
     fusion: str = field(default="interpolate", metadata={
         "help": "hybrid fusion: min-max score interpolation or reciprocal rank", "choices": FUSIONS})
@@ -52,7 +53,7 @@ class SearchConfig:
     batch_size: int | None = field(default=None, metadata={"help": "query encoding batch size"})
     qrels: str | None = field(default=None, metadata={
         "help": "with --queries: search only the judged queries and evaluate the run"})
-    metrics: str = field(default="ndcg@10,recall@10,mrr@10", metadata={
+    metrics: str = field(default=REPORT_METRICS, metadata={
         "help": "metrics reported with --qrels; those deeper than -k are not reported (a warning)"})
     snippet_chars: int = field(default=240, metadata={"help": "snippet length in the printed results"})
     preset: str | None = field(default=None, metadata={
@@ -90,12 +91,12 @@ def search_kwargs(cfg: SearchConfig) -> dict[str, Any]:
     """Keyword arguments of :meth:`Index.search` from ``cfg``, validated.
 
     Raises:
-        ConfigError: a bad ``-k``, ``--candidates`` or ``--weights``.
+        ConfigError: a bad ``--top-k``, ``--candidates`` or ``--weights``.
     """
-    for name, value in (("-k", cfg.k), ("--candidates", cfg.candidates)):
+    for name, value in (("-k/--top-k", cfg.top_k), ("--candidates", cfg.candidates)):
         if value < 1:
             raise ConfigError(f"{name} must be at least 1, got {value}")
-    return {"mode": cfg.mode, "instruction": cfg.instruction, "fusion": cfg.fusion,
+    return {"mode": cfg.retriever, "instruction": cfg.instruction, "fusion": cfg.fusion,
             "weights": hybrid_weights(cfg.weights), "rrf_k": cfg.rrf_k,
             "candidates": cfg.candidates, "bm25_mode": cfg.bm25_mode, "exact": cfg.exact}
 
@@ -112,12 +113,12 @@ def run_search(cfg: SearchConfig) -> SearchOutcome:
         check_output_file(cfg.out, "the run (--out)")
     kwargs = search_kwargs(cfg)
     if cfg.qrels:
-        metrics_for_depth(cfg.metrics, cfg.k)  # nothing measurable in a k-deep run: fail before searching
+        metrics_for_depth(cfg.metrics, cfg.top_k)  # nothing measurable in a k-deep run: fail before searching
     index = Index.open(cfg.index_dir, model=cfg.model, device=cfg.device, batch_size=cfg.batch_size)
     try:
         if cfg.query is not None:
             t0 = time.perf_counter()
-            hits = index.search([cfg.query], k=cfg.k, **kwargs)[0]
+            hits = index.search([cfg.query], k=cfg.top_k, **kwargs)[0]
             docs = index.documents([h.row for h in hits])
             results = [{"rank": i + 1, "id": h.id, "score": h.score, "dense": h.dense, "bm25": h.bm25,
                         "title": d.title, "snippet": make_snippet(d.text, cfg.query, cfg.snippet_chars)}
@@ -130,14 +131,14 @@ def run_search(cfg: SearchConfig) -> SearchOutcome:
             if not queries:
                 raise ConfigError(f"no query of {cfg.queries} is judged in {cfg.qrels}")
         t0 = time.perf_counter()
-        run = index.search_run(queries, k=cfg.k, **kwargs)
+        run = index.search_run(queries, k=cfg.top_k, **kwargs)
         seconds = time.perf_counter() - t0
         logger.info("searched %d queries in %.2fs (%.1f queries/s)", len(queries), seconds,
                     len(queries) / seconds if seconds else 0.0)
-        result = evaluate(qrels, run, cfg.metrics, depth=cfg.k) if qrels is not None else None
+        result = evaluate(qrels, run, cfg.metrics, depth=cfg.top_k) if qrels is not None else None
         if cfg.out:
             out = Path(cfg.out)
-            write_run(out, run, tag=f"reasonir-{cfg.mode}", k=cfg.k)
+            write_run(out, run, tag=f"reasonir-{cfg.retriever}", k=cfg.top_k)
             save_config(cfg, out.with_name(out.name + ".config.json"),
                         extra={"index": index.info(), "seconds": round(seconds, 3)})
             if result is not None:
