@@ -1,4 +1,4 @@
-"""``reasonir llm-serve SPEC [--host 127.0.0.1] [--port 8000]``: an OpenAI-compatible server."""
+"""``reasonir llm-serve SPEC [--host 127.0.0.1] [--port 8001]``: an OpenAI-compatible server."""
 
 from __future__ import annotations
 
