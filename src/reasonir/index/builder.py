@@ -16,6 +16,7 @@ written and ends with the same index as an uninterrupted run.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -29,11 +30,11 @@ from .._logging import progress
 from ..encode.base import Encoder
 from ..errors import ConfigError, DataFormatError
 from ..outputs import check_output_dir
-from ..types import Document
-from . import encoding, state
-from .corpus import Corpus, CorpusSource, fingerprint, iter_documents, resolve_corpus
+from . import encoding, milvus_write, state
+from .corpus import Corpus, CorpusSource, fingerprint, resolve_corpus
 from .derive import build_ann_generation, build_bm25_generation, save_tombstones
 from .encoding import fingerprint_identity
+from .ingest import ingest
 from .layout import (
     FORMAT,
     FORMAT_VERSION,
@@ -47,72 +48,24 @@ from .layout import (
     write_config,
 )
 from .lock import WriteLock
+from .milvus_write import MilvusWriter
 from .options import IndexOptions, RunOptions
 from .state import WriteReport
 from .store import DocStore
 
 logger = logging.getLogger(__name__)
 
-INGEST_BATCH = 2000
-
-
 # --------------------------------------------------------------------------------------------------
 # phases shared by build and add
 # --------------------------------------------------------------------------------------------------
-def _ingest(store: DocStore, source: CorpusSource, base: int, tombstones: np.ndarray, replace: bool) -> int:
-    """Stream the corpus into rows ``base..``; resume after rows already stored. Returns the new row count."""
-    done = store.max_row() - base
-    if done < 0:
-        raise DataFormatError(f"document store holds fewer rows than committed ({store.max_row()} < {base})", STORE)
-    dead = set(tombstones.tolist())
-    batch: list[Document] = []
-    where: list[str] = []
-    row = base + done
-    seen = 0
-
-    def flush() -> None:
-        nonlocal row
-        ids = [d.id for d in batch]
-        local: dict[str, int] = {}
-        for i, doc_id in enumerate(ids):
-            if doc_id in local:
-                raise DataFormatError(f"duplicate document id {doc_id!r} (first at {where[local[doc_id]]}); "
-                                      "document ids must be unique", where[i])
-            local[doc_id] = i
-        for doc_id, rows in store.rows_of_ids(ids, below=row).items():
-            pending = [r for r in rows if r >= base]
-            live_old = [r for r in rows if r < base and r not in dead]
-            if pending:
-                raise DataFormatError(f"duplicate document id {doc_id!r} (already read earlier in this corpus); "
-                                      "document ids must be unique", where[local[doc_id]])
-            if live_old and not replace:
-                raise DataFormatError(f"document id {doc_id!r} is already in the index (row {live_old[0]}); "
-                                      "delete it first or add with --replace", where[local[doc_id]])
-        store.append(row, batch)
-        row += len(batch)
-        batch.clear()
-        where.clear()
-
-    for doc, loc in iter_documents(source):
-        seen += 1
-        if seen <= done:
-            continue
-        batch.append(doc)
-        where.append(loc)
-        if len(batch) >= INGEST_BATCH:
-            flush()
-    if batch:
-        flush()
-    if seen < done:
-        raise DataFormatError(f"the corpus has {seen} documents but an earlier run of this command stored {done}; "
-                              "it changed since; run the command again to start over", source.spec)
-    return row
-
-
 def _encode(root: Path, store: DocStore, opts: IndexOptions, run: RunOptions, base: int, total: int,
-            report: WriteReport, expected_fp: dict[str, Any] | None = None, encoder: Encoder | None = None
-            ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Encode rows ``[base, total)`` into shards (reusing complete ones). Returns (encoder info, new shards)."""
+            report: WriteReport, expected_fp: dict[str, Any] | None = None, encoder: Encoder | None = None,
+            sink: MilvusWriter | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Encode rows ``[base, total)`` into shards (reusing complete ones). Returns (encoder info, new shards).
+
+    With a Milvus ``sink``, each shard is upserted into Milvus as soon as it is encoded and its file
+    removed; a shard Milvus already holds is reused, and no shard file is left for the config to name.
+    """
     spec = run.encoder_spec(opts)
     if encoder is None:
         encoder = encoding.load(spec.with_device(run.devices[0]) if run.devices else spec)
@@ -127,6 +80,12 @@ def _encode(root: Path, store: DocStore, opts: IndexOptions, run: RunOptions, ba
         end = min(total, start + opts.shard_size)
         ids, texts = store.texts(start, end)
         rel = shard_name(start, shard_key(fingerprint_identity(fp), instruction, opts.dtype, ids, texts))
+        if sink is not None and milvus_write.stream_shard(root / rel, sink, start, ids):
+            report.shards_reused += 1
+            continue
+        if sink is not None:
+            jobs.append(encoding.ShardJob(start, end, str(root / rel)))
+            continue
         shards.append({"file": rel, "start": start, "rows": end - start})
         if encoding.shard_exists(root / rel, end - start):
             report.shards_reused += 1
@@ -136,6 +95,8 @@ def _encode(root: Path, store: DocStore, opts: IndexOptions, run: RunOptions, ba
     bar = progress(total=sum(j.end - j.start for j in jobs), desc="encoding", unit="doc")
 
     def done(job: encoding.ShardJob) -> None:
+        if sink is not None:
+            milvus_write.stream_shard(Path(job.path), sink, job.start, store.ids(job.start, job.end))
         report.shards_encoded += 1
         bar.update(job.end - job.start)
         logger.debug("wrote shard %s", job.path)
@@ -167,7 +128,7 @@ def _encode(root: Path, store: DocStore, opts: IndexOptions, run: RunOptions, ba
 
 
 def _commit(root: Path, cfg: dict[str, Any], store: DocStore, new_shards: list[dict[str, Any]], base: int,
-            total: int, history: dict[str, Any]) -> None:
+            total: int, history: dict[str, Any], sink: MilvusWriter | None = None) -> None:
     for s in new_shards:
         s["sha256"] = sha256_file(root / s["file"])
     cfg["vectors"]["shards"] = cfg["vectors"]["shards"] + new_shards
@@ -183,10 +144,12 @@ def _commit(root: Path, cfg: dict[str, Any], store: DocStore, new_shards: list[d
         state.fsync_dir(root)                     # ... and the commit itself survives a power cut
     state.clear_pending(root)
     state.collect_garbage(root, cfg)
+    if sink is not None:
+        sink.collect_garbage(cfg, state.load_tombstones(root, cfg))
 
 
 def _finish(root: Path, cfg: dict[str, Any], store: DocStore, opts: IndexOptions, tombstones: np.ndarray,
-            total: int, report: WriteReport, reuse_ann: bool) -> None:
+            total: int, report: WriteReport, reuse_ann: bool, sink: MilvusWriter | None = None) -> None:
     """Write tombstones, BM25 and ANN of the new generation into ``cfg`` (not yet committed)."""
     gen = cfg["generation"]
     cfg["tombstones"] = save_tombstones(root, gen, tombstones)
@@ -195,6 +158,8 @@ def _finish(root: Path, cfg: dict[str, Any], store: DocStore, opts: IndexOptions
     t = time.perf_counter()
     if opts.bm25:
         cfg["bm25"] = build_bm25_generation(root, gen, store, total, tombstones, opts.k1, opts.b)
+        if sink is not None:
+            cfg["milvus"]["bm25"] = milvus_write.upload_bm25_generation(root, cfg["bm25"], sink, gen)
         report.seconds["bm25"] = time.perf_counter() - t
     if opts.ann != "none":
         t = time.perf_counter()
@@ -241,7 +206,7 @@ def build_index(corpus: Corpus | CorpusSource, index_dir: str | os.PathLike, opt
 def _build(root: Path, source: CorpusSource, opts: IndexOptions, run: RunOptions, overwrite: bool,
            encoder: Encoder | None) -> WriteReport:
     report = WriteReport(str(root), "build")
-    with WriteLock(root, "index build"):
+    with WriteLock(root, "index build"), contextlib.ExitStack() as stack:
         t0 = time.perf_counter()
         identity = {"options": opts.to_dict(), "corpus": fingerprint(source)}
         committed = state.try_config(root)
@@ -257,6 +222,8 @@ def _build(root: Path, source: CorpusSource, opts: IndexOptions, run: RunOptions
                               "or pass --overwrite to rebuild it")
         pending = state.read_pending(root)
         if overwrite and (committed is not None or (pending and not state.same_operation(pending, "build", identity))):
+            if committed is not None and committed.get("milvus"):
+                milvus_write.open_sink(stack, root, opts, committed).drop()     # type: ignore[union-attr]
             state.wipe(root)
             committed, pending = None, None
         if pending is not None:
@@ -267,22 +234,28 @@ def _build(root: Path, source: CorpusSource, opts: IndexOptions, run: RunOptions
             state.wipe(root)
             state.write_pending(root, {"op": "build", "identity": identity,
                                        "command": f"reasonir index build {source.spec} {root}"})
+        sink = milvus_write.open_sink(stack, root, opts, None)
+        if sink is not None:
+            sink.start(fresh=pending is None, overwrite=overwrite)
         store = None
         try:
             store = DocStore(root / STORE)
             state.collect_garbage(root, None, keep=state.shard_files(root))
             with state.storage_errors("the document store", root / STORE):
-                total = _ingest(store, source, 0, np.zeros(0, dtype=np.int64), replace=False)
+                total = ingest(store, source, 0, np.zeros(0, dtype=np.int64), replace=False)
             if total == 0:
                 raise DataFormatError("the corpus has no documents", source.spec)
             report.rows_added = total
             report.seconds["ingest"] = time.perf_counter() - t0
             t = time.perf_counter()
             with state.storage_errors("vector shards", root / VECTORS):
-                encoder_info, new_shards = _encode(root, store, opts, run, 0, total, report, encoder=encoder)
+                encoder_info, new_shards = _encode(root, store, opts, run, 0, total, report, encoder=encoder,
+                                                   sink=sink)
         except BaseException as exc:
             if state.failed_on_input(exc, root, None):
                 state.discard(root, store)           # nothing worth resuming: the input must change first
+                if sink is not None:
+                    sink.drop()
             raise
         report.seconds["encode"] = time.perf_counter() - t
         cfg = {"format": FORMAT, "format_version": FORMAT_VERSION, "generation": 1,
@@ -292,12 +265,12 @@ def _build(root: Path, source: CorpusSource, opts: IndexOptions, run: RunOptions
                "vectors": {"dtype": opts.dtype, "dim": encoder_info["dim"], "shard_size": opts.shard_size,
                            "shards": []},
                "store": {"file": STORE, "segments": []}, "bm25": None, "ann": None, "history": [],
-               "_new_shards": new_shards}
+               "_new_shards": new_shards, **({"milvus": sink.entry()} if sink is not None else {})}
         with state.storage_errors("the BM25/ANN files", root):
-            _finish(root, cfg, store, opts, np.zeros(0, dtype=np.int64), total, report, reuse_ann=False)
+            _finish(root, cfg, store, opts, np.zeros(0, dtype=np.int64), total, report, reuse_ann=False, sink=sink)
         t = time.perf_counter()
         _commit(root, cfg, store, new_shards, 0, total,
-                {"op": "build", "corpus": source.spec, "rows": total, "identity": identity})
+                {"op": "build", "corpus": source.spec, "rows": total, "identity": identity}, sink)
         report.seconds["commit"] = time.perf_counter() - t
     return report
 
@@ -321,34 +294,35 @@ def add_documents(index_dir: str | os.PathLike, corpus: Corpus | CorpusSource, r
     read_config(root)                           # not an index: refused before anything is created
     source = resolve_corpus(corpus)
     report = WriteReport(str(root), "add")
-    with WriteLock(root, "index add", create=False):
+    with WriteLock(root, "index add", create=False), contextlib.ExitStack() as stack:
         t0 = time.perf_counter()
         cfg = read_config(root)
         opts = IndexOptions.from_dict(cfg["options"])
         base = cfg["counts"]["rows"]
         identity = {"corpus": fingerprint(source), "replace": replace, "base": base, "generation": cfg["generation"]}
         store = DocStore(root / STORE)
+        sink = milvus_write.open_sink(stack, root, opts, cfg)
         pending = state.read_pending(root)
         if pending is not None and state.same_operation(pending, "add", identity):
             logger.info("resuming the unfinished add in %s", root)
             state.collect_garbage(root, cfg, keep=state.shard_files(root))
         else:
-            state.rollback(root, cfg, store, pending)
+            state.rollback(root, cfg, store, pending, sink)
             state.write_pending(root, {"op": "add", "identity": identity,
                                        "command": f"reasonir index add {root} {source.spec}"})
         tombstones = state.load_tombstones(root, cfg)
         try:
             with state.storage_errors("the document store", root / STORE):
-                total = _ingest(store, source, base, tombstones, replace)
+                total = ingest(store, source, base, tombstones, replace)
             report.rows_added = total - base
             report.seconds["ingest"] = time.perf_counter() - t0
             t = time.perf_counter()
             with state.storage_errors("vector shards", root / VECTORS):
                 _, new_shards = _encode(root, store, opts, run, base, total, report, cfg["encoder"]["fingerprint"],
-                                        encoder)
+                                        encoder, sink)
         except BaseException as exc:
             if state.failed_on_input(exc, root, cfg):
-                state.rollback(root, cfg, store, state.read_pending(root))   # the index is exactly as committed
+                state.rollback(root, cfg, store, state.read_pending(root), sink)   # exactly as committed
                 store.close()
             raise
         report.seconds["encode"] = time.perf_counter() - t
@@ -360,9 +334,9 @@ def add_documents(index_dir: str | os.PathLike, corpus: Corpus | CorpusSource, r
         cfg["generation"] += 1
         cfg["_new_shards"] = new_shards
         with state.storage_errors("the BM25/ANN files", root):
-            _finish(root, cfg, store, opts, tombstones, total, report, reuse_ann=True)
+            _finish(root, cfg, store, opts, tombstones, total, report, reuse_ann=True, sink=sink)
         _commit(root, cfg, store, new_shards, base, total,
-                {"op": "add", "corpus": source.spec, "rows": total - base, "replaced": report.deleted})
+                {"op": "add", "corpus": source.spec, "rows": total - base, "replaced": report.deleted}, sink)
     return report
 
 
@@ -375,12 +349,13 @@ def delete_documents(index_dir: str, ids: Sequence[str], missing_ok: bool = Fals
     root = Path(index_dir)
     read_config(root)                           # not an index: refused before anything is created
     report = WriteReport(str(root), "delete")
-    with WriteLock(root, "index delete", create=False):
+    with WriteLock(root, "index delete", create=False), contextlib.ExitStack() as stack:
         t0 = time.perf_counter()
         cfg = read_config(root)
         opts = IndexOptions.from_dict(cfg["options"])
         store = DocStore(root / STORE)
-        state.rollback(root, cfg, store, state.read_pending(root))
+        sink = milvus_write.open_sink(stack, root, opts, cfg)
+        state.rollback(root, cfg, store, state.read_pending(root), sink)
         tombstones = state.load_tombstones(root, cfg)
         total = cfg["counts"]["rows"]
         found = store.rows_of_ids(list(dict.fromkeys(ids)), below=total)
@@ -400,7 +375,7 @@ def delete_documents(index_dir: str, ids: Sequence[str], missing_ok: bool = Fals
         cfg["_new_shards"] = []
         with state.storage_errors("the BM25/ANN files", root):
             _finish(root, cfg, store, opts, np.union1d(tombstones, rows).astype(np.int64), total, report,
-                    reuse_ann=True)
-        _commit(root, cfg, store, [], total, total, {"op": "delete", "ids": len(rows)})
+                    reuse_ann=True, sink=sink)
+        _commit(root, cfg, store, [], total, total, {"op": "delete", "ids": len(rows)}, sink)
         report.seconds["delete"] = time.perf_counter() - t0
     return report

@@ -11,6 +11,8 @@
       tombstones/g<gen>.npy          sorted int64 rows deleted as of generation <gen>
       bm25/g<gen>/                   BM25 index over the live rows (+ rows.npy: BM25 position -> row)
       ann/g<gen>.faiss               optional FAISS index (row i of the index = store row i)
+      milvus.db/                     Milvus Lite store, for ``--store milvus`` (vectors and BM25 weights
+                                     then live in Milvus collections named in config.json; no shards)
 
 Everything a reader uses is named by ``config.json``; files it does not name (a shard written before
 a crash, the BM25 of an older generation) are ignored by readers and removed by the next writer.
@@ -42,6 +44,7 @@ VECTORS = "vectors"
 TOMBSTONES = "tombstones"
 BM25_DIR = "bm25"
 ANN_DIR = "ann"
+LITE_FILE = "milvus.db"
 
 #: packages whose versions are recorded in the config (those that change results or file formats)
 VERSIONED_PACKAGES = ("reasonir", "numpy", "bm25s", "torch", "transformers", "sentence-transformers",

@@ -10,6 +10,7 @@ import numpy as np
 from ..errors import ConfigError
 from .ann import ANN_KINDS, AnnParams
 from .encoding import STORAGE_DTYPES, EncoderSpec
+from .milvus_store import MilvusParams, parse_store
 
 
 @dataclass
@@ -28,6 +29,9 @@ class IndexOptions:
         ann_params: FAISS parameters.
         query_instruction: default instruction for queries at search time.
         document_instruction: instruction documents are encoded with.
+        store: where vectors and BM25 weights live: ``local`` (the index folder), ``milvus`` (Milvus Lite in
+            the index folder), ``milvus:PATH.db`` or ``milvus://HOST:PORT[/DB]`` (see :mod:`.milvus_store`).
+        milvus: Milvus layout (:class:`~reasonir.index.milvus_store.MilvusParams` fields) for a Milvus store.
     """
 
     model: str = "minilm"
@@ -42,6 +46,8 @@ class IndexOptions:
     ann_params: AnnParams = field(default_factory=AnnParams)
     query_instruction: str | None = None
     document_instruction: str | None = None
+    store: str = "local"
+    milvus: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.dtype not in STORAGE_DTYPES:
@@ -54,6 +60,13 @@ class IndexOptions:
         if isinstance(self.ann_params, dict):
             self.ann_params = AnnParams.from_dict(self.ann_params)
         self.ann_params.kind = self.ann
+        if parse_store(self.store, ".") is None:
+            self.store, self.milvus = "local", None
+        else:
+            if self.ann != "none":
+                raise ConfigError(f"--ann {self.ann} builds a FAISS index of the local store; on a Milvus store "
+                                  "choose the Milvus index type instead (--milvus-index-type HNSW, IVF_PQ, ...)")
+            self.milvus = MilvusParams.from_dict(self.milvus).to_dict()
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

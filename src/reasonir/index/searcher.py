@@ -2,10 +2,11 @@
 
 Hybrid search takes the top ``candidates`` of dense and of BM25, scores the **union** with both
 systems exactly (each candidate's dense score from its stored vector, its BM25 score from the full
-BM25 score vector) and fuses them: min-max-normalised interpolation (``w_dense·dense +
+BM25 weights) and fuses them: min-max-normalised interpolation (``w_dense·dense +
 w_bm25·bm25``, ReasonIR's 0.5/0.5 by default) or reciprocal-rank fusion (see
 :mod:`reasonir.retrieve.fusion`). Searching needs the encoder that built the index: its fingerprint
-is checked against ``config.json`` and a different model is refused.
+is checked against ``config.json`` and a different model is refused. Vectors and BM25 weights are
+read through the index's :class:`~reasonir.index.backend.VectorBackend` (the local folder or Milvus).
 """
 
 from __future__ import annotations
@@ -27,14 +28,12 @@ from ..retrieve.fusion import DEFAULT_RRF_K, FUSIONS, interpolate_arrays, rrf_ar
 from ..retrieve.topk import topk_1d
 from ..types import Document, Hit, Run, as_queries, as_text_batch, check_query_texts
 from . import encoding, writes
-from .ann import AnnParams, ann_search, gather_rows, load_ann, rescore
-from .derive import load_shards
+from .backend import LocalBackend, VectorBackend, open_backend
 from .encoding import fingerprint_identity
-from .exact import exact_search
 from .layout import STORE, read_config, sha256_file
 from .options import RunOptions
 from .state import WriteReport
-from .store import DocStore, live_mask
+from .store import DocStore
 
 logger = logging.getLogger(__name__)
 
@@ -73,14 +72,17 @@ class Index:
         root, self.config = self.root, cfg
         self.num_rows = int(cfg["counts"]["rows"])
         self.store = DocStore(root / STORE, readonly=True)
-        self.shards = load_shards(root, cfg["vectors"]["shards"])
-        tomb = cfg.get("tombstones", {}).get("file")
-        self.tombstones = np.load(root / tomb, allow_pickle=False) if tomb else np.zeros(0, dtype=np.int64)
-        self.deleted = None if self.tombstones.size == 0 else ~live_mask(self.num_rows, self.tombstones)
-        # BM25 and ANN are opened now, so a later write that removes this generation's files cannot
+        # BM25 (and ANN) are opened now, so a later write that removes this generation's files cannot
         # pull them from under a long-lived reader (memory maps keep unlinked files readable)
         self._bm25: tuple[BM25Index, np.ndarray] | None = self._load_bm25() if self.has_bm25 else None
-        self._ann = load_ann(root / cfg["ann"]["file"]) if self.has_ann else None
+        self.backend: VectorBackend = open_backend(root, cfg, self._bm25)
+        tomb = (cfg.get("tombstones") or {}).get("file")
+        self.tombstones = np.load(root / tomb, allow_pickle=False) if tomb else np.zeros(0, dtype=np.int64)
+
+    @property
+    def shards(self) -> list[np.ndarray]:
+        """The memory-mapped vector shards (local store only; a Milvus store holds none here)."""
+        return self.backend.shards if isinstance(self.backend, LocalBackend) else []
 
     # ---------------------------------------------------------------------------------------------
     @classmethod
@@ -154,17 +156,10 @@ class Index:
                 f"documents={self.num_documents}, modes={self.modes!r}{ann})")
 
     def check(self, verify: bool = False) -> None:
-        """Check shard shapes against the config (and every checksum when ``verify``)."""
+        """Check the stored vectors against the config (and every checksum when ``verify``)."""
         from ..errors import DataFormatError
 
-        dim = self.config["vectors"]["dim"]
-        for meta, arr in zip(self.config["vectors"]["shards"], self.shards):
-            if arr.shape != (meta["rows"], dim):
-                raise DataFormatError(f"shard has shape {arr.shape}, config says {(meta['rows'], dim)}; the index "
-                                      "is damaged, rebuild it", self.root / meta["file"])
-        if sum(m["rows"] for m in self.config["vectors"]["shards"]) != self.num_rows:
-            raise DataFormatError("vector shards do not cover every row; the index is damaged",
-                                  self.root / "config.json")
+        self.backend.check(verify)
         if verify:
             files = [(m["file"], m["sha256"]) for m in self.config["vectors"]["shards"]]
             for key in ("tombstones", "ann"):
@@ -243,23 +238,31 @@ class Index:
         return self._bm25
 
     def _ann_index(self):
-        return self._ann
+        return getattr(self.backend, "ann", None)
 
     def dense(self, q: np.ndarray, k: int, exact: bool = False, ef_search: int | None = None,
               nprobe: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` ``(rows, scores)`` by inner product; ANN when the index has one and not ``exact``."""
-        if self.has_ann and not exact:
-            params = AnnParams.from_dict(self.config["ann"]["params"])
-            cand = ann_search(self._ann_index(), params, q, k, self.tombstones, ef_search, nprobe)
-            return rescore(self.shards, q, cand, k)
-        return exact_search(q, self.shards, k, deleted=self.deleted)
+        return self.backend.dense(q, k, exact, ef_search, nprobe)
 
-    def bm25(self, text: str, k: int, mode: str = "bm25") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(rows, scores)`` of the BM25 top ``k`` and the full per-row score lookup ``[num_rows]``."""
+    def _check_bm25(self, text: str, mode: str) -> None:
         if not isinstance(text, str):
             raise InputError(f"text must be one query string, got {type(text).__name__}")
         if mode not in BM25_MODES:
             raise ConfigError(f"unknown BM25 mode {mode!r}; choose one of {', '.join(BM25_MODES)}")
+        self._bm25_parts()
+
+    def bm25_top(self, text: str, k: int, mode: str = "bm25") -> tuple[np.ndarray, np.ndarray]:
+        """``(rows, scores)`` of the BM25 top ``k`` (only documents matching a query term), from the store."""
+        self._check_bm25(text, mode)
+        return self.backend.bm25_top(text, k, mode)
+
+    def bm25(self, text: str, k: int, mode: str = "bm25") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(rows, scores)`` of the BM25 top ``k`` and the full per-row score lookup ``[num_rows]``.
+
+        The full lookup is computed from the BM25 postings in the index folder (either store).
+        """
+        self._check_bm25(text, mode)
         bm, rows = self._bm25_parts()
         scores = bm.score(text, mode)
         idx, vals = topk_1d(scores, k, min_score=0.0)
@@ -317,7 +320,7 @@ class Index:
         if mode in ("bm25", "bm25q"):
             out = []
             for text in texts:
-                rows, vals, _ = self.bm25(text, k, mode)
+                rows, vals = self.bm25_top(text, k, mode)
                 out.append([Hit("", float(v), int(r), bm25=float(v)) for r, v in zip(rows, vals)])
             return out
         q = self.encode_queries(texts, instruction)
@@ -330,11 +333,11 @@ class Index:
         drows, _dvals = self.dense(q, c, exact)
         out = []
         for i, text in enumerate(texts):
-            brows, _, bfull = self.bm25(text, c, bm25_mode)
+            brows, _ = self.bm25_top(text, c, bm25_mode)
             dr = drows[i][drows[i] >= 0]
             union = np.unique(np.concatenate([dr, brows]))
-            dense_scores = gather_rows(self.shards, union) @ q[i]            # [u, d] x [d] -> [u]
-            bm25_scores = bfull[union]
+            dense_scores = self.backend.vectors(union) @ q[i]               # [u, d] x [d] -> [u]
+            bm25_scores = self.backend.bm25_scores(text, union, bm25_mode)
             if fusion == "interpolate":
                 fused = interpolate_arrays([dense_scores, bm25_scores], weights)
             else:
@@ -387,7 +390,8 @@ class Index:
     def get(self, doc_id: str) -> Document | None:
         """The live document with this id, or ``None``."""
         found = self.store.rows_of_ids([doc_id], below=self.num_rows).get(doc_id, [])
-        live = [r for r in found if self.deleted is None or not self.deleted[r]]
+        dead = set(self.tombstones.tolist())
+        live = [r for r in found if r not in dead]
         return self.store.get_rows([live[-1]])[0] if live else None
 
     def info(self) -> dict[str, Any]:
@@ -396,9 +400,11 @@ class Index:
         return {"documents": self.num_documents, "rows": self.num_rows, "deleted": int(self.tombstones.size),
                 "generation": cfg["generation"], "model": cfg["encoder"]["spec"]["model"], "dim": self.dim,
                 "vector_dtype": cfg["vectors"]["dtype"], "shards": len(cfg["vectors"]["shards"]),
+                **self.backend.info(),
                 "bm25": self.has_bm25, "ann": cfg["ann"]["kind"] if self.has_ann else None,
                 "ann_recall_at_10": (cfg.get("ann") or {}).get("recall_at_10"), "modes": self.modes,
                 "query_instruction": cfg["instructions"].get("query")}
 
     def close(self) -> None:
         self.store.close()
+        self.backend.close()

@@ -28,6 +28,7 @@ from .layout import (
     ANN_DIR,
     BM25_DIR,
     CONFIG,
+    LITE_FILE,
     LOCK,
     PENDING,
     STORE,
@@ -40,7 +41,7 @@ from .layout import (
 logger = logging.getLogger(__name__)
 
 _OURS = {CONFIG, PENDING, LOCK, STORE, f"{STORE}-wal", f"{STORE}-shm", f"{STORE}-journal",
-         VECTORS, TOMBSTONES, BM25_DIR, ANN_DIR}
+         VECTORS, TOMBSTONES, BM25_DIR, ANN_DIR, LITE_FILE}
 
 
 @dataclass
@@ -136,8 +137,12 @@ def check_empty_or_ours(root: Path) -> None:
 
 
 def wipe(root: Path) -> None:
-    """Remove every index file in ``root`` (only names this package writes; the lock file stays)."""
-    for name in _OURS - {LOCK}:
+    """Remove every index file in ``root`` (only names this package writes; the lock file stays).
+
+    A Milvus Lite store inside the folder stays too (it may be open in this process): the index's
+    collections in it are dropped by the Milvus writer instead.
+    """
+    for name in _OURS - {LOCK, LITE_FILE}:
         p = root / name
         if p.is_dir():
             shutil.rmtree(p)
@@ -223,13 +228,18 @@ def shard_files(root: Path) -> set[str]:
     return {f"{VECTORS}/{p.name}" for p in d.glob("shard-*.npy")} if d.is_dir() else set()
 
 
-def rollback(root: Path, cfg: dict[str, Any], store, pending: dict[str, Any] | None) -> None:
-    """Undo an unfinished write: drop store rows past the committed count and unreferenced files."""
+def rollback(root: Path, cfg: dict[str, Any], store, pending: dict[str, Any] | None, sink: Any = None) -> None:
+    """Undo an unfinished write: drop store rows past the committed count and unreferenced files.
+
+    ``sink``: the index's Milvus writer, if it has one (rows past the count and stale collections go too).
+    """
     extra = store.truncate(cfg["counts"]["rows"])
     if pending is not None:
         logger.warning("discarding the unfinished `%s` in %s (%d stored rows)", pending.get("op"), root, extra)
         clear_pending(root)
     collect_garbage(root, cfg)
+    if sink is not None:
+        sink.collect_garbage(cfg, load_tombstones(root, cfg))
 
 
 def load_tombstones(root: Path, cfg: dict[str, Any]) -> np.ndarray:

@@ -60,7 +60,7 @@ def build(cls: type[Index], documents: Corpus | CorpusSource, index_dir: str | o
 
 def reload(index: Index) -> None:
     """Point ``index`` at the generation committed now (keeping its loaded encoder)."""
-    index.store.close()
+    index.close()
     index._load(read_config(index.root))
     index.check()
 

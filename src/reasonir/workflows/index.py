@@ -19,6 +19,8 @@ from ..index import (
     delete_documents,
     read_config,
 )
+from ..index.milvus_store import CONSISTENCY_LEVELS, store_info
+from ..index.milvus_store import INDEX_TYPES as MILVUS_INDEX_TYPES
 from ..outputs import check_input_file
 
 _DEVICE_HELP = "encoder device: auto, cpu, cuda, cuda:1"
@@ -69,6 +71,29 @@ class _BuildFields:
     document_instruction: str | None = field(default=None, metadata={"help": "instruction documents are encoded with"})
     overwrite: bool = field(default=False, metadata={
         "help": "discard an existing or unfinished index with other settings"})
+    store: str = field(default="local", metadata={
+        "help": "where vectors and BM25 weights live: local (this folder), milvus (Milvus Lite in this folder), "
+                "milvus:PATH.db (Milvus Lite) or milvus://HOST:PORT[/DB] (a Milvus server; credentials from "
+                "MILVUS_TOKEN or MILVUS_USER/MILVUS_PASSWORD); needs reasonir[milvus] unless local"})
+    milvus_collection: str | None = field(default=None, metadata={
+        "help": "Milvus collection name (default: reasonir_<folder>_<hash of its path>)"})
+    milvus_index_type: str = field(default="FLAT", metadata={
+        "help": "Milvus vector index (exact FLAT, or approximate for large collections; candidates are re-scored "
+                "exactly); uses --hnsw-m/--ef-construction/--ef-search or --nlist/--nprobe/--pq-m",
+        "choices": MILVUS_INDEX_TYPES})
+    milvus_consistency: str = field(default="Strong", metadata={
+        "help": "Milvus consistency level (Strong: a write is seen by the next search)",
+        "choices": CONSISTENCY_LEVELS})
+    milvus_shards: int = field(default=1, metadata={"help": "Milvus shards of the collection"})
+
+    def milvus_params(self) -> dict[str, Any] | None:
+        if self.store == "local":
+            return None
+        extra = {"nlist": self.nlist} if self.nlist else {}
+        return {"collection": self.milvus_collection, "index_type": self.milvus_index_type,
+                "consistency": self.milvus_consistency, "shards": self.milvus_shards, "hnsw_m": self.hnsw_m,
+                "ef_construction": self.ef_construction, "ef_search": self.ef_search, "nprobe": self.nprobe,
+                "pq_m": self.pq_m, **extra}
 
     def index_options(self) -> IndexOptions:
         params = AnnParams(kind=self.ann if self.ann != "none" else "hnsw", hnsw_m=self.hnsw_m,
@@ -77,7 +102,8 @@ class _BuildFields:
         return IndexOptions(model=self.model, encoder_dtype=self.dtype, max_length=self.max_length,
                             dtype=self.vector_dtype, shard_size=self.shard_size, bm25=self.bm25, k1=self.k1, b=self.b,
                             ann=self.ann, ann_params=params, query_instruction=self.instruction,
-                            document_instruction=self.document_instruction)
+                            document_instruction=self.document_instruction, store=self.store,
+                            milvus=self.milvus_params())
 
 
 @dataclass(kw_only=True)
@@ -160,7 +186,7 @@ def run_index_info(cfg: IndexInfoConfig) -> dict[str, Any]:
                 "vector_dtype": conf["vectors"]["dtype"], "shards": len(conf["vectors"]["shards"]),
                 "bm25": bool(conf.get("bm25") and conf["bm25"].get("dir")),
                 "ann": (conf.get("ann") or {}).get("kind"),
-                "ann_recall_at_10": (conf.get("ann") or {}).get("recall_at_10")}
+                "ann_recall_at_10": (conf.get("ann") or {}).get("recall_at_10"), **store_info(conf)}
     info["bytes_on_disk"] = sum(p.stat().st_size for p in Path(root).rglob("*") if p.is_file())
     info["bytes_per_document"] = round(info["bytes_on_disk"] / max(1, info["rows"]), 1)
     return info
