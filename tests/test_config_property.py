@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reasonir.cli import build_parser
-from reasonir.config import from_args, load_file
+from reasonir.config import from_args, load_file, preset_values
 from reasonir.errors import ConfigError
 
 REJECT = object()
@@ -147,6 +147,13 @@ def _expected(cls, data):
         if out is REJECT:
             return REJECT
         values[name] = out
+    if values.get("preset") is not None:               # a preset fills what the file leaves unset
+        try:
+            preset = preset_values(cls, values["preset"])
+        except ConfigError:
+            return REJECT
+        for name, value in preset.items():
+            values.setdefault(name, _expect(value, hints[name], fields[name].metadata.get("choices")))
     for f in fields.values():
         if f.name not in values:
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:

@@ -227,10 +227,13 @@ def from_args(cls: type[C], args: argparse.Namespace) -> C:
     for key, value in vars(args).items():
         if key in names:
             values[key] = value
-    preset = values.get("preset")
-    if preset is not None and not isinstance(preset, str):
-        raise ConfigError(f"{cfg_file or 'command line'}: option 'preset' expects a string, got {_short(preset)}")
-    values = {**preset_values(cls, preset), **values}
+    named_in = "command line" if getattr(args, "preset", None) is not None else (cfg_file or "command line")
+    preset = check_value(values.get("preset"), str | None, "preset", named_in)
+    try:
+        preset_part = preset_values(cls, preset)
+    except ConfigError as exc:              # say where the preset was named
+        raise ConfigError(f"{named_in}: {exc}") from None
+    values = {**preset_part, **values}
     missing = [f.name for f in dataclasses.fields(cls)  # type: ignore[arg-type]
                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
                and f.name not in values]

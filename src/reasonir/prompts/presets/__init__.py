@@ -39,6 +39,9 @@ def available_presets() -> list[str]:
 
 
 def _preset_dir(name: str) -> Path:
+    if not name.strip():
+        raise ConfigError(f"empty preset name: choose one of {', '.join(available_presets())} "
+                          "or give the path of a folder of <command>.yaml files")
     builtin = _builtin_root() / name
     if name and "/" not in name and builtin.is_dir():
         return builtin
