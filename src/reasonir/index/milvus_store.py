@@ -71,7 +71,7 @@ class MilvusParams:
 
     collection: str | None = None
     index_type: str = "FLAT"
-    hnsw_m: int = 16
+    hnsw_m: int = 32
     ef_construction: int = 200
     ef_search: int = 128
     nlist: int = 1024

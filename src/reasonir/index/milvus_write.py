@@ -51,6 +51,7 @@ class MilvusWriter:
         self.name: str = record["collection"]
         self.target = target_of(record)
         self.client = connect(self.target)
+        self._loaded: set[str] = set()
 
     @classmethod
     def for_index(cls, root: Path, store: str, params: dict[str, Any] | None,
@@ -76,6 +77,7 @@ class MilvusWriter:
         """Drop every collection of this index (an overwritten or discarded build)."""
         for c in self._collections():
             self.client.drop_collection(c)
+            self._loaded.discard(c)
             logger.info("dropped the Milvus collection %s", c)
 
     def start(self, fresh: bool, overwrite: bool) -> None:
@@ -88,17 +90,28 @@ class MilvusWriter:
                               "--overwrite to replace it, or choose another name with --milvus-collection")
         self.drop()
 
+    def _exists(self, name: str) -> bool:
+        """Whether collection ``name`` exists; loads it (once) for queries, as a reopened store needs."""
+        if name in self._loaded:
+            return True
+        if not self.client.has_collection(name):
+            return False
+        self.client.load_collection(name)
+        self._loaded.add(name)
+        return True
+
     def _create(self, name: str, schema: Any, index: Any) -> None:
         self.client.create_collection(name, schema=schema, consistency_level=self.params.consistency,
                                       num_shards=self.params.shards)
         self.client.create_index(name, index, sync=False)    # Milvus Lite cannot wait on index timestamps
         self.client.load_collection(name)
+        self._loaded.add(name)
 
     def ensure(self, dim: int) -> None:
         """Create the vector collection (row, doc_id, vector) if it does not exist yet."""
         from pymilvus import DataType
 
-        if self.client.has_collection(self.name):
+        if self._exists(self.name):
             have = next(f for f in self.client.describe_collection(self.name)["fields"] if f["name"] == "vector")
             if int(have["params"]["dim"]) != dim:
                 raise ConfigError(f"the Milvus collection {self.name} holds {have['params']['dim']}-d vectors, the "
@@ -119,7 +132,7 @@ class MilvusWriter:
     def stored_ids(self, start: int, end: int) -> dict[int, str]:
         """``{row: doc_id}`` of the rows ``[start, end)`` held in the vector collection."""
         out: dict[int, str] = {}
-        if not self.client.has_collection(self.name):
+        if not self._exists(self.name):
             return out
         for lo in range(start, end, QUERY_ROWS):
             hi = min(end, lo + QUERY_ROWS)
@@ -150,6 +163,7 @@ class MilvusWriter:
         name = bm25_collection(self.name, generation)
         if self.client.has_collection(name):
             self.client.drop_collection(name)        # left by an interrupted write: rewrite it whole
+            self._loaded.discard(name)
         schema = self.client.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("row", DataType.INT64, is_primary=True)
         schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
@@ -185,7 +199,8 @@ class MilvusWriter:
         for c in self._collections():
             if c != self.name and c != keep:
                 self.client.drop_collection(c)
-        if not self.client.has_collection(self.name):
+                self._loaded.discard(c)
+        if not self._exists(self.name):
             return
         self.client.delete(self.name, filter=f"row >= {int(cfg['counts']['rows'])}")
         for lo in range(0, tombstones.size, QUERY_ROWS):
