@@ -191,16 +191,21 @@ class FastBert:
 def cpu_forward(model: Any) -> Any:
     """The fastest CPU inference forward available for ``model``.
 
-    A :class:`FastBert` for supported BERT models; otherwise the model itself, switched to row-wise
-    attention when it runs on CPU through transformers' attention interface (LLaMA, Qwen2/3, Mistral,
-    ...). Models on other devices are returned unchanged.
+    A :class:`FastBert` for supported BERT models (an
+    :class:`~reasonir.encode.openvino_bert.OpenVINOBert` instead for fp32 models when
+    ``REASONIR_CPU_BACKEND=openvino``); otherwise the model itself, switched to row-wise attention
+    when it runs on CPU through transformers' attention interface (LLaMA, Qwen2/3, Mistral, ...).
+    Models on other devices are returned unchanged.
     """
     from .attention import use_rowwise
+    from .openvino_bert import OpenVINOBert, cpu_backend
     from .runtime import tune_cpu_allocator
 
     if any(p.device.type == "cpu" for p in model.parameters()):
         tune_cpu_allocator()
     if supports(model) is None:
+        if cpu_backend() == "openvino" and str(next(model.parameters()).dtype) == "torch.float32":
+            return OpenVINOBert(model)
         return FastBert(model)
     use_rowwise(model)
     return model
