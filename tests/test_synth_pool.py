@@ -63,6 +63,33 @@ def test_near_duplicate_threshold_is_exact_jaccard():
     assert g.add(a) is True and g.add(b) is True
 
 
+def test_near_duplicate_minhash_estimates_and_recall():
+    """128 permutations estimate 5-gram Jaccard to a few hundredths, and every pair at or above the
+    threshold becomes an LSH candidate (weak hashes that share one order across permutations miss some)."""
+    import random
+
+    from reasonir.synth.pool import _shingles
+
+    rng = random.Random(7)
+    vocab = [f"t{i}" for i in range(5000)]
+    errors, missed = [], 0
+    for _ in range(150):
+        base = [rng.choice(vocab) for _ in range(rng.randint(80, 200))]
+        copy = list(base)
+        for _ in range(rng.randint(1, max(1, len(base) // 60))):
+            copy[rng.randrange(len(copy))] = rng.choice(vocab)
+        a, b = " ".join(base), " ".join(copy)
+        sa, sb = _shingles(a), _shingles(b)
+        true = len(sa & sb) / len(sa | sb)
+        f = NearDuplicateFilter(threshold=0.8)
+        est = float(np.mean(f._signature(sa) == f._signature(sb)))
+        errors.append(abs(est - true))
+        if true >= 0.8:
+            missed += f.add(a) and f.add(b)              # True = kept, i.e. the near-duplicate was missed
+    assert float(np.mean(errors)) < 0.05
+    assert missed == 0
+
+
 def test_select_threshold_order_budget_and_nan():
     docs = [Document(str(i), f"doc {i}") for i in range(6)]
     scores = [1.0, 3.0, float("nan"), 3.0, 4.5, 2.0]

@@ -25,7 +25,6 @@ from ..types import Document
 logger = logging.getLogger(__name__)
 
 _WORD_RE = re.compile(r"\w+", re.UNICODE)
-_MERSENNE = np.uint64((1 << 61) - 1)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -119,14 +118,18 @@ class NearDuplicateFilter:
         self.threshold = threshold
         self.bands, self.rows = bands, num_perm // bands
         rng = np.random.default_rng(seed)
-        self.a = rng.integers(1, 1 << 31, size=num_perm, dtype=np.uint64)
-        self.b = rng.integers(0, 1 << 31, size=num_perm, dtype=np.uint64)
+        # multiply-shift hashing over 64 bits: odd random multipliers, wrap-around products, top 32 bits.
+        # (Small multipliers modulo a large prime barely wrap on 32-bit shingles, so every
+        # "permutation" would share nearly one order and the MinHash estimates would be poor.)
+        self.a = rng.integers(0, 1 << 64, size=num_perm, dtype=np.uint64, endpoint=False) | np.uint64(1)
+        self.b = rng.integers(0, 1 << 64, size=num_perm, dtype=np.uint64, endpoint=False)
         self._buckets: list[dict[bytes, list[int]]] = [{} for _ in range(bands)]
         self._sets: list[set[int]] = []
 
     def _signature(self, sh: set[int]) -> np.ndarray:
         x = np.fromiter(sh, dtype=np.uint64, count=len(sh))                        # [S]
-        h = (x[:, None] * self.a[None, :] + self.b[None, :]) % _MERSENNE           # [S, P]
+        with np.errstate(over="ignore"):                                            # wrapping is the point
+            h = (x[:, None] * self.a[None, :] + self.b[None, :]) >> np.uint64(32)  # [S, P]
         return h.min(axis=0)                                                        # [P]
 
     def add(self, text: str) -> bool:
