@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from reasonir.cli import build_parser
 from reasonir.config import from_args, load_file, preset_values
+from reasonir.config_paths import relative_to_file
 from reasonir.errors import ConfigError
 
 REJECT = object()
@@ -199,6 +200,8 @@ def _parse(cls, path):
 
 
 def _check(cls, path, data):
+    if isinstance(data, dict) and all(isinstance(k, str) for k in data):
+        data = relative_to_file(data, path)            # paths in a file are relative to its folder
     expected = _expected(cls, data)
     try:
         cfg = _parse(cls, path)

@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 import yaml
 
 from .config_aliases import aliases_of, canonical_keys, deprecated_action, flag_of, flush_deprecations
+from .config_paths import relative_to_file
 from .errors import ConfigError
 from .io import write_json
 from .prompts.presets import load_preset, preset_digest
@@ -216,13 +217,16 @@ def from_args(cls: type[C], args: argparse.Namespace) -> C:
     """Resolve a config: dataclass defaults < preset < ``--config`` file < explicit flags.
 
     The preset (``--preset NAME`` or ``preset:`` in the file) applies to config classes that declare
-    a ``PRESET_SECTION``; values given in the file or as flags override the preset's.
+    a ``PRESET_SECTION``; values given in the file or as flags override the preset's. Relative paths
+    in the file are read from the file's folder (see :mod:`reasonir.config_paths`); flags keep the
+    current folder.
     """
     flush_deprecations()                    # former flag names met while parsing
     values: dict[str, Any] = {}
     cfg_file = getattr(args, "_config_file", None)
-    if cfg_file:
-        values.update(canonical_keys(cls, _normalise_keys(load_file(cfg_file), cfg_file), cfg_file))
+    if cfg_file:                            # relative paths in the file are relative to its folder
+        values.update(relative_to_file(canonical_keys(cls, _normalise_keys(load_file(cfg_file), cfg_file),
+                                                      cfg_file), cfg_file))
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     for key, value in vars(args).items():
         if key in names:
