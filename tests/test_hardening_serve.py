@@ -176,7 +176,7 @@ def test_blank_query_gets_422(index, query):
 def test_blank_embedding_input_gets_422(index):
     app = create_app(index)
     r = request(app, "POST", "/v1/embeddings", json={"input": ["fine text", "  "]})
-    assert r.status_code == 422 and "input[1]" in r.json()["error"]
+    assert r.status_code == 422 and "input[1]" in r.json()["error"]["message"]     # OpenAI's error shape under /v1/
     assert request(app, "POST", "/v1/embeddings", json={"input": "fine text"}).status_code == 200
 
 

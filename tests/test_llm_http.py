@@ -52,7 +52,7 @@ def test_server_speaks_the_openai_wire_format(server):
 def test_server_rejects_bad_requests_with_openai_errors(server):
     for body, status in (({"model": "other", "messages": [{"role": "user", "content": "x"}]}, 404),
                          ({"messages": [{"role": "robot", "content": "x"}]}, 400),
-                         ({"messages": [{"role": "user", "content": "x"}], "stream": True}, 400),
+                         ({"messages": [{"role": "user", "content": "x"}], "stream": "yes"}, 400),
                          ({"prompt": 5}, 400)):
         path = "/completions" if "prompt" in body else "/chat/completions"
         with pytest.raises(urllib.error.HTTPError) as err:

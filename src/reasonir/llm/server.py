@@ -1,7 +1,9 @@
 """A small OpenAI-compatible HTTP server over any LLM backend (``reasonir llm-serve SPEC``).
 
 Endpoints: ``GET /v1/models``, ``POST /v1/chat/completions``, ``POST /v1/completions`` (``prompt``
-may be a list, answered as one batch), ``GET /health``. Non-streaming, ``n = 1``. Sampling defaults
+may be a list, answered as one batch), ``GET /health``. ``n = 1``. ``stream: true`` answers with
+server-sent events in OpenAI's chunk format (:mod:`reasonir.llm.server_stream`), sent once the backend
+has generated the whole answer (the backends do not stream tokens). Sampling defaults
 follow OpenAI (``temperature`` 1, ``top_p`` 1); ``max_tokens`` defaults to 256 and may not exceed
 ``max_tokens_cap`` (4096 by default). Every request field is validated before work starts
 (:mod:`reasonir.llm.server_params`): a bad one gets HTTP 400 naming the field and its valid range.
@@ -37,7 +39,9 @@ from .server_params import (
     params_from_request,
     parse_body,
     show_value,
+    stream_settings,
 )
+from .server_stream import chat_events, completion_events
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +125,21 @@ class _Handler(BaseHTTPRequestHandler):
             logger.info("%s: could not send the %d answer (%s)", self.address_string(), status, exc)
             self.close_connection = True
 
+    def _send_events(self, events: list[bytes]) -> None:
+        """A 200 ``text/event-stream`` answer, one HTTP/1.1 chunk per event (the connection stays usable)."""
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+            self.send_header("Cache-Control", "no-cache")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for event in events:
+                self.wfile.write(f"{len(event):x}\r\n".encode() + event + b"\r\n")
+            self.wfile.write(b"0\r\n\r\n")
+        except OSError as exc:
+            logger.info("%s: left while its answer was streamed (%s)", self.address_string(), exc)
+            self.close_connection = True
+
     def _error(self, status: int, message: str, kind: str = "invalid_request_error",
                param: str | None = None) -> None:
         self._send(status, {"error": {"message": message, "type": kind, "param": param, "code": status}})
@@ -192,33 +211,47 @@ class _Handler(BaseHTTPRequestHandler):
             logger.exception("%s %s failed", self.command, self.path)
             self._error(500, "internal server error (details are in the server's log)", "server_error")
             return
-        self._send(200, out)
+        if isinstance(out, list):
+            self._send_events(out)
+        else:
+            self._send(200, out)
+
+    def _head(self, kind: str) -> dict[str, Any]:
+        prefix = "chatcmpl" if kind == "chat.completion" else "cmpl"
+        return {"id": f"{prefix}-{uuid.uuid4().hex[:24]}", "created": int(time.time()), "model": self.server.model_name}
 
     def _envelope(self, kind: str, choices: list[dict[str, Any]], gens: list[Generation]) -> dict[str, Any]:
         p = sum(g.prompt_tokens for g in gens)
         c = sum(g.completion_tokens for g in gens)
-        prefix = "chatcmpl" if kind == "chat.completion" else "cmpl"
-        return {"id": f"{prefix}-{uuid.uuid4().hex[:24]}", "object": kind, "created": int(time.time()),
-                "model": self.server.model_name, "choices": choices,
+        return {**self._head(kind), "object": kind, "choices": choices,
                 "usage": {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}}
 
-    def _chat(self, body: dict[str, Any]) -> dict[str, Any]:
+    def _chat(self, body: dict[str, Any]) -> dict[str, Any] | list[bytes]:
+        """The answer: a ``chat.completion`` object, or the events of a streamed one."""
         messages = check_prompt(body.get("messages"), "messages")
         if isinstance(messages, str):
             raise RequestError("messages must be a list of {role, content} objects")
         params = params_from_request(body, chat=True, max_tokens_cap=self.server.max_tokens_cap)
+        stream, usage = stream_settings(body)
         gen = self.server.llm.generate([messages], params)[0]
+        if stream:
+            return list(chat_events(gen, self._head("chat.completion"), usage, _chat_logprobs(gen)))
         choice = {"index": 0, "message": {"role": "assistant", "content": gen.text},
                   "finish_reason": gen.finish_reason or "stop", "logprobs": _chat_logprobs(gen)}
         return self._envelope("chat.completion", [choice], [gen])
 
-    def _completion(self, body: dict[str, Any]) -> dict[str, Any]:
+    def _completion(self, body: dict[str, Any]) -> dict[str, Any] | list[bytes]:
+        """The answer: a ``text_completion`` object, or the events of a streamed one."""
         prompt = body.get("prompt")
         prompts = [prompt] if isinstance(prompt, str) else prompt
         if not isinstance(prompts, list) or not prompts or not all(isinstance(p, str) for p in prompts):
             raise RequestError("prompt must be a string or a non-empty list of strings")
         params = params_from_request(body, chat=False, max_tokens_cap=self.server.max_tokens_cap)
+        stream, usage = stream_settings(body)
         gens = self.server.llm.generate(prompts, params)
+        if stream:
+            return list(completion_events(gens, self._head("text_completion"), usage,
+                                          [_completion_logprobs(g) for g in gens]))
         choices = [{"index": i, "text": g.text, "finish_reason": g.finish_reason or "stop",
                     "logprobs": _completion_logprobs(g)} for i, g in enumerate(gens)]
         return self._envelope("text_completion", choices, gens)

@@ -12,7 +12,8 @@ answered with HTTP 400 naming the field, its valid range and (shortened) the val
 ``logprobs`` (completions)   integer in 0..20
 ``seed``                     integer in the signed 64-bit range
 ``stop``                     a string or a list of at most 16 strings
-``stream``                   false (streaming is not served)
+``stream``                   true or false (true: server-sent events, :mod:`reasonir.llm.server_stream`)
+``stream_options``           ``{"include_usage": bool}`` (``include_obfuscation`` ignored), only with streaming
 ============================ ====================================================================
 
 JSON bodies with ``NaN`` or ``Infinity`` (which Python's parser accepts) or numbers that overflow to
@@ -137,6 +138,29 @@ def _logprobs(body: dict[str, Any], chat: bool) -> int | None:
     return max(1, top or 0) if wanted else None
 
 
+def stream_settings(body: dict[str, Any]) -> tuple[bool, bool]:
+    """``(stream, include_usage)`` of a request.
+
+    Raises:
+        RequestError: when ``stream`` is not a boolean, or ``stream_options`` is malformed or given
+            without ``stream: true``.
+    """
+    stream = body.get("stream")
+    if stream is not None and not isinstance(stream, bool):
+        raise RequestError(f"stream must be true or false, got {show_value(stream)}", param="stream")
+    options = body.get("stream_options")
+    if options is None:
+        return bool(stream), False
+    if not stream:
+        raise RequestError("stream_options needs stream: true", param="stream_options")
+    usage = options.get("include_usage") if isinstance(options, dict) else None
+    if not isinstance(options, dict) or set(options) - {"include_usage", "include_obfuscation"} or \
+            not isinstance(usage if usage is not None else False, bool):
+        raise RequestError('stream_options must be {"include_usage": true|false}, got '
+                           f"{show_value(options)}", param="stream_options")
+    return True, bool(usage)
+
+
 def params_from_request(body: dict[str, Any], chat: bool,
                         max_tokens_cap: int = DEFAULT_MAX_TOKENS_CAP) -> GenerationParams:
     """OpenAI request fields -> :class:`GenerationParams`, every field checked (see the module table).
@@ -149,8 +173,7 @@ def params_from_request(body: dict[str, Any], chat: bool,
     Raises:
         RequestError: naming the first unsupported or out-of-range field.
     """
-    if body.get("stream") not in (None, False):
-        raise RequestError("streaming is not supported by this server; send stream=false", param="stream")
+    stream_settings(body)
     _integer(body, "n", 1, 1, 1, " (one choice per prompt)")
     key = "max_completion_tokens" if body.get("max_completion_tokens") is not None else "max_tokens"
     max_tokens = _integer(body, key, 1, max_tokens_cap, min(DEFAULT_MAX_TOKENS, max_tokens_cap),

@@ -5,17 +5,22 @@ Endpoints:
 * ``POST /search`` — ``{"query", "k", "mode", "instruction", "fusion", "weights", ...}`` -> ranked
   results with id, score, per-system scores, title and a query-biased snippet;
 * ``GET /documents/{id}`` — one document (ids may contain ``/``);
-* ``POST /v1/embeddings`` — OpenAI-compatible embeddings from the index's encoder (extension fields:
-  ``input_type`` ``"query"``/``"document"``, ``instruction``);
+* ``POST /v1/embeddings`` — OpenAI-compatible embeddings from the index's encoder: ``model`` ``"<id>#query"``
+  embeds queries, ``"<id>"`` or ``"<id>#document"`` documents; ``input`` may be texts or tiktoken token
+  arrays (:mod:`reasonir.serve.openai_compat`); ``usage`` counts the encoder's own tokens (extension
+  fields: ``input_type`` ``"query"``/``"document"``, ``instruction``);
+* ``GET /v1/models`` (and ``/v1/models/{id}``) — the encoder's model id and its ``#query``/``#document`` names;
 * ``GET /health`` — status and index summary; ``GET /`` — a web page to search;
 * ``GET /docs`` — the API reference (``/openapi.json``: the schema); both work offline.
 
 Limits: request bodies over ``max_body_bytes`` get 413; every field is validated and a bad request
 gets a 4xx whose body names the field and the problem (non-finite numbers and blank queries
-included). A request that fails inside the model worker fails alone, never the requests batched
-with it. With an API key, every endpoint but ``/`` and ``/health`` needs ``Authorization: Bearer
-KEY`` (or ``X-API-Key: KEY``); without one, only requests whose ``Host`` header names this machine
-are answered (DNS-rebinding defence). The server binds to 127.0.0.1 unless told otherwise.
+included): ``{"error": message}``, or under ``/v1/`` OpenAI's ``{"error": {"message", "type", "param",
+"code"}}`` so OpenAI clients show the message. A request that fails inside the model worker fails
+alone, never the requests batched with it. With an API key, every endpoint but ``/`` and
+``/health`` needs ``Authorization: Bearer KEY`` (or ``X-API-Key: KEY``); without one, only requests
+whose ``Host`` header names this machine are answered (DNS-rebinding defence). The server binds to
+127.0.0.1 unless told otherwise.
 """
 
 # no ``from __future__ import annotations``: FastAPI must see the request models built in create_app
@@ -25,7 +30,7 @@ import logging
 import time
 from collections.abc import Awaitable, Iterable
 from importlib import resources
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 
@@ -36,6 +41,7 @@ from .batcher import Batcher
 from .docs import CONTENT_SECURITY_POLICY, render_api_page
 from .limits import BodyLimitMiddleware, HostCheckMiddleware, validation_message
 from .models import Mode, ServeLimits, has_words, texts_have_words, usable_weights
+from .openai_compat import TokenInputError, count_tokens, decode_token_arrays, model_list, side_of_model
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +68,8 @@ def create_app(index: Index, api_key: str | None = None, limits: ServeLimits | N
     from fastapi import Depends, FastAPI, HTTPException, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import HTMLResponse, JSONResponse
-    from pydantic import BaseModel, ConfigDict, Field, field_validator
+    from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
+    from starlette.concurrency import run_in_threadpool
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
     api_key = normalize_api_key(api_key, "api_key")
@@ -93,13 +100,18 @@ def create_app(index: Index, api_key: str | None = None, limits: ServeLimits | N
         _query = field_validator("query")(has_words)
         _weights = field_validator("weights")(usable_weights)
 
+    TokenId = Annotated[StrictInt, Field(ge=0)]
+
     class EmbeddingRequest(BaseModel):
         model_config = ConfigDict(extra="ignore", allow_inf_nan=False)     # OpenAI clients send extra fields
-        input: str | list[str] = Field(description="text or list of texts (token arrays are not supported)")
-        model: str | None = None
+        input: str | list[str] | list[TokenId] | list[list[TokenId]] = Field(
+            description="a text, a list of texts, or tiktoken token arrays (one list of ids, or a list of them)")
+        model: str | None = Field(None, description="'<id>#query' embeds queries; '<id>' or '<id>#document' "
+                                                    "embeds documents (see GET /v1/models)")
         encoding_format: Literal["float", "base64"] = "float"
         dimensions: int | None = Field(None, ge=1)
-        input_type: Literal["query", "document"] = Field("document", description="encode as queries or documents")
+        input_type: Literal["query", "document"] | None = Field(
+            None, description="encode as queries or documents (default: the model suffix, else document)")
         instruction: str | None = Field(None, max_length=qmax, description="query instruction (input_type query)")
 
         _input = field_validator("input")(texts_have_words)
@@ -143,6 +155,7 @@ def create_app(index: Index, api_key: str | None = None, limits: ServeLimits | N
             logger.warning("no API key and any Host header accepted: web pages elsewhere may reach this server "
                            "through DNS rebinding")
     app.state.index, app.state.batcher = index, batcher
+    started = int(time.time())
 
     def check_key(request: Request) -> None:
         if api_key is None:
@@ -162,18 +175,34 @@ def create_app(index: Index, api_key: str | None = None, limits: ServeLimits | N
             raise HTTPException(500, f"internal error while {what} ({type(exc).__name__}); this request could "
                                      "not be answered, the server log has the details") from None
 
+    def error(request: Request, status: int, message: str, headers: dict[str, str] | None = None,
+              **extra: Any) -> JSONResponse:
+        """``{"error": message}``; under ``/v1/`` OpenAI's ``{"error": {"message", "type", "param", "code"}}``."""
+        if request.url.path.startswith("/v1/"):
+            kind = ("authentication_error" if status == 401 else "server_error" if status >= 500
+                    else "invalid_request_error")
+            body = {"error": {"message": message, "type": kind, "param": None, "code": status}, **extra}
+        else:
+            body = {"error": message, **extra}
+        return JSONResponse(body, status_code=status, headers=headers)
+
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        message, details = validation_message(exc.errors())
-        return JSONResponse({"error": message, "detail": details}, status_code=422)
+        errors = exc.errors()
+        if any(len(e["loc"]) > 2 and tuple(e["loc"][:2]) == ("body", "input") and isinstance(e["loc"][2], str)
+               for e in errors):            # one error per branch of the input union: say what fits instead
+            return error(request, 422, "input: give a string, a list of strings, a list of token ids (integers "
+                                       ">= 0) or a list of such lists")
+        message, details = validation_message(errors)
+        return error(request, 422, message, detail=details)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+        return error(request, exc.status_code, str(exc.detail), dict(exc.headers or {}))
 
     @app.exception_handler(ReasonIRError)
     async def _bad_request(request: Request, exc: ReasonIRError) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=400)
+        return error(request, 400, str(exc))
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
@@ -197,14 +226,52 @@ def create_app(index: Index, api_key: str | None = None, limits: ServeLimits | N
             raise HTTPException(404, f"no document with id {echo(doc_id)} in this index")
         return {"id": doc.id, "title": doc.title, "text": doc.text, "metadata": doc.metadata}
 
+    @app.get("/v1/models", dependencies=[Depends(check_key)])
+    async def models() -> dict[str, Any]:
+        return model_list(index.info()["model"], started)
+
+    @app.get("/v1/models/{model_id:path}", dependencies=[Depends(check_key)])
+    async def model(model_id: str) -> dict[str, Any]:
+        for entry in model_list(index.info()["model"], started)["data"]:
+            if entry["id"] == model_id:
+                return entry
+        raise HTTPException(404, f"no model {echo(model_id)} here; GET /v1/models lists the served names")
+
     @app.post("/v1/embeddings", dependencies=[Depends(check_key)])
     async def embeddings(req: EmbeddingRequest) -> dict[str, Any]:
-        texts = [req.input] if isinstance(req.input, str) else list(req.input)
-        if not texts:
+        try:
+            base, side = side_of_model(req.model)
+        except TokenInputError as exc:
+            raise HTTPException(422, str(exc)) from None
+        if req.input_type is not None and side is not None and req.input_type != side:
+            raise HTTPException(422, f"input_type {req.input_type!r} contradicts the model name {echo(req.model)}; "
+                                     "give one of them")
+        side = req.input_type or side or "document"
+        inp: Any = req.input
+        texts: list[str] = []
+        arrays: list[list[int]] | None = None
+        if isinstance(inp, str):
+            texts = [inp]
+        elif inp and all(isinstance(x, int) for x in inp):
+            arrays = [inp]                                       # one token array
+        elif inp and all(isinstance(x, list) for x in inp):
+            arrays = list(inp)                                   # several token arrays
+        else:
+            texts = list(inp)
+        n = len(arrays if arrays is not None else texts)
+        if not n:
             raise HTTPException(422, "input: give at least one text")
-        if len(texts) > limits.max_embedding_inputs:
-            raise HTTPException(413, f"input: {len(texts)} texts exceed the limit of {limits.max_embedding_inputs} "
+        if n > limits.max_embedding_inputs:
+            raise HTTPException(413, f"input: {n} texts exceed the limit of {limits.max_embedding_inputs} "
                                      "per request; split the request")
+        if arrays is not None:
+            try:                                                 # may load tiktoken's file: off the event loop
+                texts = await run_in_threadpool(decode_token_arrays, arrays, base)
+            except TokenInputError as exc:
+                raise HTTPException(422, str(exc)) from None
+            for i, t in enumerate(texts):
+                if not t.strip():
+                    raise HTTPException(422, f"input[{i}] decodes to only whitespace: every text needs words")
         for i, t in enumerate(texts):
             if len(t) > qmax:
                 raise HTTPException(413, f"input[{i}]: {len(t)} characters exceed the limit of {qmax}")
@@ -212,18 +279,16 @@ def create_app(index: Index, api_key: str | None = None, limits: ServeLimits | N
             raise HTTPException(422, f"dimensions: this model produces {index.dim}-d vectors; omit `dimensions` "
                                      f"or set it to {index.dim}")
 
-        def encode() -> np.ndarray:
-            if req.input_type == "query":
-                return index.encode_queries(texts, req.instruction)
-            return index.encode_documents(texts)
+        def encode() -> tuple[np.ndarray, int]:
+            vecs = index.encode_queries(texts, req.instruction) if side == "query" else index.encode_documents(texts)
+            return vecs, count_tokens(index.encoder, texts)      # the worker thread owns the tokenizer
 
-        vecs = await on_worker("embedding", batcher.run(encode))
+        vecs, tokens = await on_worker("embedding", batcher.run(encode))
         data = []
         for i, v in enumerate(vecs):
             emb: Any = (base64.b64encode(np.asarray(v, dtype="<f4").tobytes()).decode("ascii")
                         if req.encoding_format == "base64" else [float(x) for x in v])
             data.append({"object": "embedding", "index": i, "embedding": emb})
-        tokens = sum(len(t.split()) for t in texts)
         return {"object": "list", "data": data, "model": index.info()["model"],
                 "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
 

@@ -41,11 +41,17 @@ def usable_weights(value: tuple[float, float]) -> tuple[float, float]:
     return value
 
 
-def texts_have_words(value: str | list[str]) -> str | list[str]:
-    """Pydantic validator: every text of an embedding request holds more than whitespace."""
+EmbeddingInput = str | list[str] | list[int] | list[list[int]]
+
+
+def texts_have_words(value: EmbeddingInput) -> EmbeddingInput:
+    """Pydantic validator: every text of an embedding request holds more than whitespace.
+
+    Token arrays (lists of ints) are checked after decoding, by the endpoint.
+    """
     texts = [value] if isinstance(value, str) else value
     for i, text in enumerate(texts):
-        if not text.strip():
+        if isinstance(text, str) and not text.strip():
             where = "" if isinstance(value, str) else f"input[{i}] "
             raise ValueError(f"{where}is empty or only whitespace: every text needs words to embed")
     return value
