@@ -10,6 +10,7 @@ computed from the generation's vocabulary and idf kept in the index folder.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,8 @@ class MilvusBackend:
         self.target = target_of(self.record)
         self.client = connect(self.target)
         self._closed = False
+        # this thread's vectors and BM25 weights of the last search's candidates (hybrid re-scores them)
+        self._seen = threading.local()
         self.client.load_collection(self.name)
         if self.bm25_name:
             self.client.load_collection(self.bm25_name)
@@ -71,6 +74,7 @@ class MilvusBackend:
         # candidates in row order (same kernel, same tie-break by row), each query limited to its own
         cand = [np.asarray([h["row"] if "row" in h else h["id"] for h in hits], dtype=np.int64) for hits in found]
         vec_of = {int(r): h["entity"]["vector"] for rows, hits in zip(cand, found) for r, h in zip(rows, hits)}
+        self._seen.vectors = vec_of
         uniq = np.asarray(sorted(vec_of), dtype=np.int64)
         if uniq.size == 0:
             return (np.full((q.shape[0], k), -1, dtype=np.int64), np.full((q.shape[0], k), -np.inf, dtype=np.float32))
@@ -82,13 +86,14 @@ class MilvusBackend:
 
     def vectors(self, rows: np.ndarray) -> np.ndarray:
         rows = np.asarray(rows, dtype=np.int64)
-        found: dict[int, list[float]] = {}
-        uniq = np.unique(rows)
+        seen = getattr(self._seen, "vectors", {})
+        found: dict[int, list[float]] = {int(r): seen[int(r)] for r in np.unique(rows) if int(r) in seen}
+        uniq = np.asarray([r for r in np.unique(rows).tolist() if r not in found], dtype=np.int64)
         for lo in range(0, uniq.size, QUERY_ROWS):
             part = uniq[lo:lo + QUERY_ROWS]
             for rec in self.client.query(self.name, filter=in_filter(part), output_fields=["row", "vector"]):
                 found[int(rec["row"])] = rec["vector"]
-        missing = [int(r) for r in uniq if int(r) not in found]
+        missing = [int(r) for r in np.unique(rows) if int(r) not in found]
         if missing:
             raise DataFormatError(f"rows {missing[:5]} are missing from the Milvus collection {self.name}; "
                                   "the index is damaged, rebuild it")
@@ -117,6 +122,7 @@ class MilvusBackend:
                                   search_params={"metric_type": "IP", "params": {"drop_ratio_search": 0.0}})[0]
         rows = np.asarray([h["row"] if "row" in h else h["id"] for h in hits], dtype=np.int64)
         scores = np.asarray([self._dot(query, h["entity"]["sparse"]) for h in hits], dtype=np.float64)
+        self._seen.sparse = {int(r): h["entity"]["sparse"] for r, h in zip(rows, hits)}
         keep = scores > 0
         rows, scores = rows[keep], scores[keep]
         top = _order(rows, scores, k)
@@ -128,8 +134,10 @@ class MilvusBackend:
         out = np.zeros(rows.size, dtype=np.float64)
         if not query or rows.size == 0:
             return out
-        docs: dict[int, dict[int, float]] = {}
-        uniq = np.unique(rows)
+        seen = getattr(self._seen, "sparse", {})
+        docs: dict[int, dict[int, float]] = {r: seen[r] for r in np.unique(rows).tolist() if r in seen}
+        # weights of rows the last BM25 search returned are at hand; the others are fetched
+        uniq = np.asarray([r for r in np.unique(rows).tolist() if r not in docs], dtype=np.int64)
         for lo in range(0, uniq.size, QUERY_ROWS):
             for rec in self.client.query(self.bm25_name, filter=in_filter(uniq[lo:lo + QUERY_ROWS]),
                                          output_fields=["row", "sparse"]):
