@@ -1,4 +1,4 @@
-"""``reasonir index build|add|delete|info``: write and inspect a persistent index."""
+"""``reasonir index build|add|delete|derive|info``: write and inspect a persistent index."""
 
 from __future__ import annotations
 
@@ -11,7 +11,13 @@ from ._common import print_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ..workflows.index import IndexAddConfig, IndexBuildConfig, IndexDeleteConfig, IndexInfoConfig
+    from ..workflows.index import (
+        IndexAddConfig,
+        IndexBuildConfig,
+        IndexDeleteConfig,
+        IndexDeriveConfig,
+        IndexInfoConfig,
+    )
 
     p = sub.add_parser("index", help="build, grow, prune and inspect a persistent search index",
                        description="A persistent index: SQLite document store, fp16/fp32 vector shards, optional "
@@ -21,6 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
             ("build", IndexBuildConfig, _build, "build an index over a corpus (resumes an interrupted build)"),
             ("add", IndexAddConfig, _add, "add documents to an index"),
             ("delete", IndexDeleteConfig, _delete, "delete documents by id"),
+            ("derive", IndexDeriveConfig, _derive,
+             "add or rebuild BM25 (--bm25) and ANN (--ann KIND) from the stored texts and vectors, "
+             "without re-encoding"),
             ("info", IndexInfoConfig, _info, "show an index's summary (--verify: check checksums)")):
         v = verbs.add_parser(name, help=text, description=text)
         add_arguments(v, cls)
@@ -73,6 +82,12 @@ def _delete(args: argparse.Namespace) -> int:
     except KeyError as exc:
         print(f"reasonir index delete: error: {exc.args[0]}", file=sys.stderr)
         return 2
+
+
+def _derive(args: argparse.Namespace) -> int:
+    from ..workflows.index import IndexDeriveConfig, run_index_derive
+
+    return _report(args, run_index_derive(from_args(IndexDeriveConfig, args)))
 
 
 def _info(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ from .ann import ANN_KINDS, AnnParams
 from .backend import LocalBackend, VectorBackend
 from .builder import WriteReport, add_documents, build_index, delete_documents
 from .corpus import Corpus
+from .derive import derive_index
 from .encoding import EncoderSpec
 from .exact import exact_search
 from .layout import IndexNotFoundError, read_config
@@ -25,4 +26,4 @@ from .snippet import make_snippet
 __all__ = ["ANN_KINDS", "AnnParams", "Corpus", "EncoderSpec", "Hit", "Index", "IndexLockedError",
            "IndexNotFoundError", "IndexOptions", "LocalBackend", "MODES", "MilvusParams", "VectorBackend",
            "RunOptions", "WriteReport", "add_documents",
-           "build_index", "delete_documents", "exact_search", "make_snippet", "read_config"]
+           "build_index", "delete_documents", "derive_index", "exact_search", "make_snippet", "read_config"]

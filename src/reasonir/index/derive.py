@@ -2,21 +2,50 @@
 
 Each is written under a generation-numbered name that no committed config names yet, so a crash
 while writing leaves the committed index untouched; the next writer removes the leftovers.
+:func:`derive_index` adds or rebuilds BM25 and ANN of a committed index from its stored texts and
+vectors, without loading an encoder or touching a vector shard.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..errors import ConfigError
 from ..io import atomic_write, write_json
 from ..retrieve.bm25 import BM25Index
-from .ann import AnnParams, ann_search, build_ann, extend_ann, gather_rows, load_ann, recall_at_k, rescore, save_ann
+from .ann import (
+    ANN_KINDS,
+    AnnParams,
+    ann_search,
+    build_ann,
+    extend_ann,
+    gather_rows,
+    load_ann,
+    recall_at_k,
+    rescore,
+    save_ann,
+)
 from .exact import exact_search
-from .layout import ANN_DIR, BM25_DIR, TOMBSTONES, sha256_file, sha256_files
+from .layout import (
+    ANN_DIR,
+    BM25_DIR,
+    STORE,
+    TOMBSTONES,
+    package_versions,
+    read_config,
+    sha256_file,
+    sha256_files,
+    write_config,
+)
+from .lock import WriteLock
+from .options import IndexOptions
+from .state import WriteReport, collect_garbage, fsync_dir, load_tombstones, read_pending, sync_before_commit
 from .store import DocStore
 
 logger = logging.getLogger(__name__)
@@ -91,3 +120,88 @@ def build_ann_generation(root: Path, gen: int, params: AnnParams, shards: list[d
                 params.kind, total, recall, len(sample))
     return {"kind": params.kind, "file": rel, "rows": total, "params": params.to_dict(),
             "recall_at_10": round(recall, 4), "recall_sample": len(sample), "sha256": sha256_file(root / rel)}
+
+
+def derive_index(index_dir: str | os.PathLike, *, bm25: bool = False, k1: float | None = None,
+                 b: float | None = None, ann: str | None = None, ann_params: AnnParams | None = None) -> WriteReport:
+    """Add or rebuild BM25 and/or the ANN index of a committed index, without re-encoding anything.
+
+    BM25 is built from the stored texts of the live documents, ANN from the stored vector shards;
+    no encoder is loaded and no shard file is written. The result is committed as a new generation,
+    so a failure part-way leaves the committed index exactly as it was.
+
+    Args:
+        index_dir: an existing local index.
+        bm25: (re)build BM25.
+        k1, b: BM25 parameters (default: the index's own).
+        ann: (re)build a FAISS index of this kind (``hnsw`` or ``ivfpq``), or ``None`` to leave ANN alone.
+        ann_params: FAISS parameters (default: the index's own, else the defaults).
+
+    Returns:
+        The report (``operation`` is ``"derive"``; ``seconds`` has ``bm25`` and/or ``ann``).
+
+    Raises:
+        ConfigError: nothing asked for, an unknown ANN kind, an unfinished build or add in the index,
+            or an index whose vectors live in Milvus.
+        IndexLockedError: another process is writing to the index.
+
+    Examples:
+        >>> import tempfile
+        >>> from reasonir.index import Index
+        >>> root = tempfile.mkdtemp()
+        >>> Index.build({"d1": "ice floats", "d2": "salt water"}, root, "hash", bm25=False).close()
+        >>> derive_index(root, bm25=True).operation
+        'derive'
+    """
+    if not bm25 and ann is None:
+        raise ConfigError("nothing to derive; give --bm25 and/or --ann KIND")
+    if ann is not None and ann not in ANN_KINDS[1:]:
+        raise ConfigError(f"unknown ANN kind {ann!r}; choose one of {', '.join(ANN_KINDS[1:])}")
+    root = Path(index_dir)
+    read_config(root)                           # not an index: refused before anything is created
+    report = WriteReport(str(root), "derive")
+    with WriteLock(root, "index derive", create=False):
+        pending = read_pending(root)
+        if pending is not None:
+            raise ConfigError(f"{root} has an unfinished `{pending.get('op')}`; finish it first by running "
+                              f"`{pending.get('command', 'the same command')}` again, then derive")
+        committed = read_config(root)
+        if committed.get("milvus"):
+            raise ConfigError(f"{root} keeps its vectors and BM25 weights in Milvus; derive works on local "
+                              "indexes only (rebuild with --store milvus and --bm25 instead)")
+        cfg = dict(committed, generation=committed["generation"] + 1)
+        opts = IndexOptions.from_dict(committed["options"])
+        total = cfg["counts"]["rows"]
+        store = DocStore(root / STORE)
+        try:
+            if bm25:
+                t = time.perf_counter()
+                opts.bm25, opts.k1, opts.b = True, opts.k1 if k1 is None else k1, opts.b if b is None else b
+                cfg["bm25"] = build_bm25_generation(root, cfg["generation"], store, total,
+                                                    load_tombstones(root, committed), opts.k1, opts.b)
+                report.seconds["bm25"] = time.perf_counter() - t
+            if ann is not None:
+                t = time.perf_counter()
+                params = ann_params or (opts.ann_params if opts.ann == ann else AnnParams())
+                params.kind = opts.ann = ann
+                opts.ann_params = params
+                cfg["ann"] = build_ann_generation(root, cfg["generation"], params, cfg["vectors"]["shards"],
+                                                  total, None)
+                report.ann_recall_at_10 = cfg["ann"].get("recall_at_10")
+                report.seconds["ann"] = time.perf_counter() - t
+        except BaseException:
+            collect_garbage(root, committed)    # the new generation's files go; the committed index stays
+            raise
+        finally:
+            store.close()
+        cfg["options"] = opts.to_dict()
+        cfg["versions"] = package_versions()
+        cfg["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        cfg["history"] = committed["history"] + [{"op": "derive", "bm25": bm25, "ann": ann,
+                                                  "generation": cfg["generation"], "time": cfg["updated"]}]
+        sync_before_commit(root, cfg)
+        write_config(root, cfg)
+        fsync_dir(root)
+        collect_garbage(root, cfg)
+        report.documents = cfg["counts"]["documents"]
+    return report

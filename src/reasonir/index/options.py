@@ -23,7 +23,8 @@ class IndexOptions:
         max_length: encoder max tokens (``None``: model default).
         dtype: vector storage dtype, ``fp16`` or ``fp32``.
         shard_size: rows per vector shard (the unit of resumption).
-        bm25: also build a BM25 index (standard and query-side scoring).
+        bm25: also build a BM25 index (standard and query-side scoring; on by default, so the default
+            ``hybrid`` search works on a default index).
         k1, b: BM25 parameters.
         ann: FAISS index kind: ``none``, ``hnsw`` or ``ivfpq``.
         ann_params: FAISS parameters.
@@ -39,7 +40,7 @@ class IndexOptions:
     max_length: int | None = None
     dtype: str = "fp16"
     shard_size: int = 8192
-    bm25: bool = False
+    bm25: bool = True
     k1: float = 0.9
     b: float = 0.4
     ann: str = "none"

@@ -234,7 +234,8 @@ class Index:
 
     def _bm25_parts(self) -> tuple[BM25Index, np.ndarray]:
         if self._bm25 is None:
-            raise ConfigError(f"{self.root} has no BM25 index; rebuild it with --bm25 to use bm25/bm25q/hybrid")
+            raise ConfigError(f"{self.root} has no BM25 index, so its search modes are {', '.join(self.modes)}; "
+                              f"add BM25 without re-encoding: reasonir index derive {self.root} --bm25")
         return self._bm25
 
     def _ann_index(self):

@@ -17,6 +17,7 @@ from ..index import (
     add_documents,
     build_index,
     delete_documents,
+    derive_index,
     read_config,
 )
 from ..index.milvus_store import CONSISTENCY_LEVELS, store_info
@@ -57,7 +58,8 @@ class _BuildFields:
     max_length: int | None = field(default=None, metadata={"help": "max tokens per document (default: per model)"})
     vector_dtype: str = field(default="fp16", metadata={"help": "stored vector dtype", "choices": ("fp16", "fp32")})
     shard_size: int = field(default=8192, metadata={"help": "rows per vector shard (the unit of resumption)"})
-    bm25: bool = field(default=False, metadata={"help": "also build BM25 (enables bm25, bm25q and hybrid search)"})
+    bm25: bool = field(default=True, metadata={
+        "help": "also build BM25, needed by bm25, bm25q and the default hybrid search (--no-bm25: dense only)"})
     k1: float = field(default=0.9, metadata={"help": "BM25 k1"})
     b: float = field(default=0.4, metadata={"help": "BM25 b"})
     ann: str = field(default="none", metadata={"help": "FAISS ANN index (needs reasonir[ann])", "choices": ANN_KINDS})
@@ -134,6 +136,20 @@ class IndexDeleteConfig:
 
 
 @dataclass
+class IndexDeriveConfig:
+    """Options of ``reasonir index derive INDEX_DIR --bm25 [--ann KIND]`` (no re-encoding)."""
+
+    index_dir: str = field(metadata={"positional": True, "help": "an existing index"})
+    bm25: bool = field(default=False, metadata={"help": "add or rebuild BM25 from the stored texts"})
+    k1: float | None = field(default=None, metadata={"help": "BM25 k1 (default: the index's own)"})
+    b: float | None = field(default=None, metadata={"help": "BM25 b (default: the index's own)"})
+    ann: str | None = field(default=None, metadata={
+        "help": "add or rebuild a FAISS ANN index of this kind from the stored vectors, with the index's own "
+                "parameters for its kind, else the defaults (needs reasonir[ann])",
+        "choices": ANN_KINDS[1:]})
+
+
+@dataclass
 class IndexInfoConfig:
     """Options of ``reasonir index info INDEX_DIR``."""
 
@@ -168,6 +184,12 @@ def run_index_delete(cfg: IndexDeleteConfig) -> WriteReport:
     if not ids:
         raise ConfigError("give the ids to delete (arguments or --ids-file)")
     return delete_documents(_need(cfg.index_dir, "INDEX_DIR"), ids, missing_ok=cfg.missing_ok)
+
+
+def run_index_derive(cfg: IndexDeriveConfig) -> WriteReport:
+    """Add or rebuild BM25/ANN of an index from its stored texts and vectors (nothing is re-encoded)."""
+    root = _need(cfg.index_dir, "INDEX_DIR")
+    return derive_index(root, bm25=cfg.bm25, k1=cfg.k1, b=cfg.b, ann=cfg.ann)
 
 
 def run_index_info(cfg: IndexInfoConfig) -> dict[str, Any]:
