@@ -2,9 +2,9 @@
 
 Import these through :mod:`reasonir.io`, which re-exports them. Writers go through
 :func:`atomic_write` (temp file + fsync + rename); readers go through :func:`iter_lines` /
-:func:`iter_jsonl`, which turn every way a file can be unreadable (a folder, bytes that are not UTF-8,
-a corrupt gzip stream, JSON that is invalid, too deep or has numbers too long to convert) into a
-:class:`~reasonir.errors.DataFormatError` naming the file and line.
+:func:`iter_jsonl` / :func:`iter_tsv_corpus`, which turn every way a file can be unreadable (a folder,
+bytes that are not UTF-8, a corrupt gzip stream, JSON that is invalid, too deep or has numbers too long to
+convert) into a :class:`~reasonir.errors.DataFormatError` naming the file and line.
 """
 
 from __future__ import annotations
@@ -20,6 +20,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from .errors import DataFormatError
+from .ids import check_doc_id
+
+#: suffixes of TSV collections (pyserini's and MS MARCO's ``id<TAB>text``)
+TSV_CORPUS_SUFFIXES = (".tsv", ".tsv.gz")
 
 
 def _read_umask() -> int:
@@ -168,3 +172,36 @@ def write_jsonl(path: str | os.PathLike, rows: Iterable[Mapping[str, Any]]) -> i
                                       path) from None
             n += 1
     return n
+
+
+def is_tsv_corpus(path: str | os.PathLike) -> bool:
+    """Whether ``path`` names a TSV collection (``.tsv`` or ``.tsv.gz``)."""
+    return Path(path).name.lower().endswith(TSV_CORPUS_SUFFIXES)
+
+
+def iter_tsv_corpus(path: str | os.PathLike) -> Iterator[tuple[int, str, str]]:
+    """Yield ``(line_number, doc_id, text)`` for each ``id<TAB>text`` line of a TSV collection.
+
+    The format of pyserini's and MS MARCO's ``collection.tsv``: the id is everything before the first
+    TAB (it follows the rules of :mod:`reasonir.ids`), the text everything after it (a further TAB is
+    kept in the text). Blank lines are skipped.
+
+    Raises:
+        DataFormatError: a line without a TAB, or an invalid id, naming the file and line.
+        FileNotFoundError: when the file does not exist.
+
+    Examples:
+        >>> import pathlib, tempfile
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "collection.tsv"
+        >>> _ = path.write_text("0\\tIce floats on water.\\n")
+        >>> list(iter_tsv_corpus(path))
+        [(1, '0', 'Ice floats on water.')]
+    """
+    for lineno, line in iter_lines(path):
+        if not line.strip():
+            continue
+        doc_id, tab, text = line.partition("\t")
+        if not tab:
+            raise DataFormatError("expected `doc_id<TAB>text` (a TSV collection, as pyserini's); this line has "
+                                  "no TAB", path, lineno)
+        yield lineno, check_doc_id(doc_id.strip(), path, lineno), text

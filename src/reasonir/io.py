@@ -21,8 +21,10 @@ from .errors import DataFormatError, require
 from .fileio import (
     _UMASK,  # noqa: F401  (reasonir.io._UMASK predates the split into fileio)
     atomic_write,
+    is_tsv_corpus,
     iter_jsonl,
     iter_lines,
+    iter_tsv_corpus,
     parse_json,
     write_json,
     write_jsonl,
@@ -84,7 +86,7 @@ def document_from_record(obj: Mapping[str, Any], path: str | os.PathLike | None 
 
 
 def read_corpus(path: str | os.PathLike) -> list[Document]:
-    """Read a corpus from a JSONL file (``.jsonl``/``.jsonl.gz``), a BEIR folder or a parquet file.
+    """Read a corpus from JSONL (``.jsonl[.gz]``), TSV (``id<TAB>text``, ``.tsv[.gz]``), a BEIR folder or parquet.
 
     Raises:
         DataFormatError: malformed lines, missing fields, duplicate ids.
@@ -109,8 +111,10 @@ def read_corpus(path: str | os.PathLike) -> list[Document]:
         return _read_parquet_corpus(path)
     docs: list[Document] = []
     lines: list[int] = []
-    for lineno, obj in iter_jsonl(path):
-        docs.append(document_from_record(obj, path, lineno))
+    records = ((n, Document(i, t)) for n, i, t in iter_tsv_corpus(path)) if is_tsv_corpus(path) else (
+        (n, document_from_record(obj, path, n)) for n, obj in iter_jsonl(path))
+    for lineno, doc in records:
+        docs.append(doc)
         lines.append(lineno)
     check_unique_ids((d.id for d in docs), path, lines)
     empty = sum(1 for d in docs if not d.text.strip() and not d.title.strip())

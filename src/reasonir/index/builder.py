@@ -180,8 +180,8 @@ def build_index(corpus: Corpus | CorpusSource, index_dir: str | os.PathLike, opt
     """Build an index over ``corpus`` in ``index_dir``, resuming an interrupted build of the same command.
 
     Args:
-        corpus: JSONL file, BEIR folder, parquet file, ``hf:NAME[:CONFIG][@SPLIT]``, or documents in
-            memory (``Document`` objects or records, or ``{doc_id: text}``; see :mod:`.corpus`).
+        corpus: JSONL file, TSV file (``id<TAB>text``), BEIR folder, parquet file, ``hf:NAME[:CONFIG][@SPLIT]``,
+            or documents in memory (``Document`` objects or records, or ``{doc_id: text}``; see :mod:`.corpus`).
         index_dir: the index directory (created).
         opts: what to build (model, dtype, BM25, ANN, instructions, shard size).
         run: how to run it (device, batch size, worker processes, Ray).

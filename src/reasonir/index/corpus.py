@@ -1,7 +1,8 @@
 """Stream documents from a corpus source without holding it in memory, and fingerprint the source.
 
-Sources: a JSONL file (``.jsonl``/``.jsonl.gz``), a BEIR folder (its ``corpus.jsonl[.gz]`` or
-``corpus.parquet``), a parquet file, or a Hugging Face dataset given as ``hf:NAME[:CONFIG][@SPLIT]``
+Sources: a JSONL file (``.jsonl``/``.jsonl.gz``), a TSV collection (``id<TAB>text``, ``.tsv[.gz]``), a
+BEIR folder (its ``corpus.jsonl[.gz]`` or ``corpus.parquet``), a parquet file, or a Hugging Face dataset
+given as ``hf:NAME[:CONFIG][@SPLIT]``
 (``NAME`` may also be a folder written by ``Dataset.save_to_disk``), or documents in memory: an
 iterable of :class:`~reasonir.types.Document` or of records, or a ``{doc_id: text | record}`` mapping
 (BEIR's in-memory corpus). Records use the same fields as :func:`reasonir.io.document_from_record`
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, DataFormatError, InputError, require
+from ..fileio import is_tsv_corpus, iter_tsv_corpus
 from ..ids import check_doc_id
 from ..io import document_from_record, iter_jsonl
 from ..types import Document
@@ -35,8 +37,8 @@ class CorpusSource:
 
     Attributes:
         spec: what the user gave (for documents in memory, a short description).
-        kind: ``"jsonl"``, ``"parquet"``, ``"hf"`` or ``"memory"``.
-        path: the file (jsonl/parquet), or the dataset name or folder (hf).
+        kind: ``"jsonl"``, ``"tsv"``, ``"parquet"``, ``"hf"`` or ``"memory"``.
+        path: the file (jsonl/tsv/parquet), or the dataset name or folder (hf).
         config: HF dataset config name, if any.
         split: HF split (default ``"train"``; BEIR-on-Hub corpora use ``"corpus"``).
         documents: the checked documents (``"memory"`` only).
@@ -93,8 +95,10 @@ def resolve_corpus(spec: Corpus | CorpusSource) -> CorpusSource:
         return CorpusSource(text, "parquet", str(path))
     if path.name.endswith((".jsonl", ".jsonl.gz", ".json", ".ndjson")):
         return CorpusSource(text, "jsonl", str(path))
-    raise ConfigError(f"{path}: unsupported corpus file type; use JSONL (.jsonl[.gz]), parquet, a BEIR folder "
-                      "or hf:NAME")
+    if is_tsv_corpus(path):
+        return CorpusSource(text, "tsv", str(path))
+    raise ConfigError(f"{path}: unsupported corpus file type; use JSONL (.jsonl[.gz]), TSV (id<TAB>text, "
+                      ".tsv[.gz]), parquet, a BEIR folder or hf:NAME")
 
 
 def memory_source(items: Iterable[Any] | Mapping[str, Any]) -> CorpusSource:
@@ -149,7 +153,7 @@ def _from_item(obj: Any, where: str) -> Document:
 
 def fingerprint(source: CorpusSource) -> str:
     """A string that changes whenever the corpus content changes."""
-    if source.kind in ("jsonl", "parquet"):
+    if source.kind in ("jsonl", "tsv", "parquet"):
         return "sha256:" + sha256_file(source.path)
     if source.kind == "memory":
         h = hashlib.sha256()
@@ -175,6 +179,9 @@ def iter_documents(source: CorpusSource) -> Iterator[tuple[Document, str]]:
     if source.kind == "jsonl":
         for lineno, obj in iter_jsonl(source.path):
             yield document_from_record(obj, source.path, lineno), f"{source.path}:{lineno}"
+    elif source.kind == "tsv":
+        for lineno, doc_id, text in iter_tsv_corpus(source.path):
+            yield Document(doc_id, text), f"{source.path}:{lineno}"
     elif source.kind == "memory":
         for i, doc in enumerate(source.documents):
             yield doc, f"{MEMORY_NAME}[{i}]"

@@ -49,7 +49,8 @@ class _RunFields:
 class _BuildFields:
 
     corpus: str = field(metadata={
-        "positional": True, "help": "JSONL file, BEIR folder, parquet file or hf:NAME[:CONFIG][@SPLIT]"})
+        "positional": True,
+        "help": "JSONL file, TSV file (id<TAB>text), BEIR folder, parquet file or hf:NAME[:CONFIG][@SPLIT]"})
     index_dir: str = field(metadata={"positional": True, "help": "index directory to create"})
     model: str = field(default="minilm", metadata={"help": "encoder: minilm, smollm2, hash, a Hub id or a folder"})
     dtype: str = field(default="auto", metadata={
