@@ -52,7 +52,8 @@ def test_missing_bm25_mode_is_a_config_error(tmp_path):
     from reasonir.rag.index_source import IndexPassageSource
 
     write_corpus(tmp_path / "c.jsonl", DOCS)
-    index_mod.build_index(str(tmp_path / "c.jsonl"), str(tmp_path / "i"), index_mod.IndexOptions(model="hash"))
+    index_mod.build_index(str(tmp_path / "c.jsonl"), str(tmp_path / "i"),
+                          index_mod.IndexOptions(model="hash", bm25=False))
     with pytest.raises(ConfigError, match="bm25"):
         IndexPassageSource.open(tmp_path / "i", "bm25")
 
