@@ -148,3 +148,36 @@ def test_quiet_encode_with_a_transformers_model_prints_nothing_on_stderr(tmp_pat
                  "--device", "cpu"], tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
+
+
+def test_bright_from_the_hub_offline_is_one_line_naming_the_local_copy(tmp_path):
+    done = _cli(["retrieve", "--dataset", "bright:biology", "--model", "hash", "--out", str(tmp_path / "r")],
+                tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if "error" in line.lower()]
+    assert len(errors) == 1, done.stderr
+    assert errors[0].startswith("reasonir retrieve: error: cannot fetch BRIGHT task 'biology'")
+    assert "bright:biology@DIR" in errors[0] and "--data DIR" in errors[0]
+    assert len([line for line in done.stderr.splitlines() if line.strip()]) == 1, done.stderr
+
+
+def test_encoder_by_hub_id_offline_names_a_local_folder(tmp_path):
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text('{"id": "d1", "text": "one"}\n')
+    done = _cli(["encode", str(corpus), "--out", str(tmp_path / "out"), "--model", "someorg/no-such-model",
+                 "--device", "cpu"], tmp_path)
+    assert done.returncode == 2, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("reasonir encode: error: cannot fetch encoder 'someorg/no-such-model'")
+    assert "HF_HUB_OFFLINE" in lines[0] and "--model DIR" in lines[0] and "minilm" in lines[0]
+
+
+def test_load_bright_offline_raises_config_error(monkeypatch):
+    pytest.importorskip("datasets")
+    from reasonir.data import load_bright
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ConfigError, match=r"bright:biology@DIR"):
+        load_bright("biology")

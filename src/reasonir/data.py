@@ -250,17 +250,32 @@ def load_bright(task: str, long_documents: bool = False, *, directory: str | os.
     return ds
 
 
+def _from_hub(datasets: Any, task: str, config: str, kwargs: dict[str, Any]) -> Any:
+    """``datasets.load_dataset`` of one BRIGHT config; offline/unreachable is one message naming local files."""
+    try:
+        return datasets.load_dataset(BRIGHT_HUB_ID, config, **kwargs)
+    except (ConnectionError, OSError) as exc:
+        offline = " (HF_HUB_OFFLINE is set)" if os.environ.get("HF_HUB_OFFLINE", "").lower() in (
+            "1", "true", "yes", "on") else ""
+        reason = str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(
+            f"cannot fetch BRIGHT task {task!r} ({BRIGHT_HUB_ID}, config {config!r}) from the Hugging Face Hub"
+            f"{offline}: {reason}. "
+            f"Use a local copy instead: bright:{task}@DIR (DIR/{task}/examples.jsonl and documents.jsonl; "
+            f"`reasonir bright --data DIR`)") from exc
+
+
 def _load_bright_hub(task: str, long_documents: bool, documents: str | os.PathLike | None, revision: str,
                      cache_dir: str | None, with_corpus: bool = True) -> Dataset:
     datasets = require("datasets", "hf")
     kwargs = {"split": task, "revision": revision, "cache_dir": cache_dir}
-    examples = list(datasets.load_dataset(BRIGHT_HUB_ID, "examples", **kwargs))
+    examples = list(_from_hub(datasets, task, "examples", kwargs))
     doc_config = "long_documents" if long_documents else "documents"
     corpus: list[Document] | None = None
     if documents and with_corpus:
         corpus = read_corpus(documents)
     elif with_corpus:
-        rows = datasets.load_dataset(BRIGHT_HUB_ID, doc_config, **kwargs)
+        rows = _from_hub(datasets, task, doc_config, kwargs)
         origin = f"{BRIGHT_HUB_ID}/{doc_config}"
         corpus = [document_from_record(r, origin, i + 1) for i, r in enumerate(rows)]
         check_unique_ids((d.id for d in corpus), origin)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -73,9 +74,15 @@ def _hub_kind(name: str, revision: str | None, cache_dir: str | None) -> str:
         config = transformers.AutoConfig.from_pretrained(name, revision=revision, cache_dir=cache_dir,
                                                          trust_remote_code=False)
     except (OSError, ValueError) as exc:
+        offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+        unreachable = offline or "connect" in str(exc).lower() or isinstance(exc, ConnectionError)
+        reason = ("the Hub is unreachable" + (" (HF_HUB_OFFLINE is set)" if offline else "")
+                  + " and it is not in the local cache") if unreachable else (
+            f"{exc.__class__.__name__}: {(str(exc).splitlines() or [''])[0][:200]}")
         raise ConfigError(
-            f"cannot resolve encoder {name!r}: not a short name ({', '.join(SHORT_NAMES)}), not a local folder, "
-            f"and not loadable from the Hugging Face Hub ({exc.__class__.__name__}: {str(exc)[:200]})") from exc
+            f"cannot fetch encoder {name!r} from the Hugging Face Hub: {reason}. It is not a short name "
+            f"({', '.join(SHORT_NAMES)}) nor a local folder; pass a local model folder instead "
+            f"(--model DIR, a copy of the Hub repository or a saved encoder)") from exc
     return _kind_from_config(config.to_dict(), has_modules=False, source=name)
 
 
