@@ -11,7 +11,7 @@ import reasonir.encode
 from reasonir.cli import main
 from reasonir.encode import load_encoder
 from reasonir.errors import ConfigError
-from reasonir.index import Index, IndexOptions, build_index, derive_index
+from reasonir.index import Index, IndexNotFoundError, IndexOptions, build_index, derive_index
 from reasonir.index import derive as derive_module
 from reasonir.index import encoding as index_encoding
 from reasonir.index import state
@@ -155,6 +155,12 @@ def test_derive_refuses_an_unfinished_build_or_add(tmp_path, capsys):
         derive_index(root, bm25=True)
     assert main(["index", "derive", str(root), "--bm25"]) == 2
     assert "unfinished" in capsys.readouterr().err
+    first = tmp_path / "first"                  # a first build interrupted before its commit
+    first.mkdir()
+    state.write_pending(first, {"op": "build", "identity": {}, "command": f"reasonir index build c.jsonl {first}"})
+    with pytest.raises(IndexNotFoundError, match="unfinished `build`"):
+        derive_index(first, bm25=True)
+    assert sorted(p.name for p in first.iterdir()) == [".pending.json"]
 
 
 def test_derive_cli_needs_something_to_derive(tmp_path, capsys):
