@@ -181,3 +181,15 @@ def test_load_bright_offline_raises_config_error(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ConfigError, match=r"bright:biology@DIR"):
         load_bright("biology")
+
+
+def test_log_progress_counts_updates_from_threads():
+    import threading
+
+    bar = LogProgress(total=8000, desc="LLM", unit="call", interval=1e9, clock=FakeClock())
+    workers = [threading.Thread(target=lambda: [bar.update(1) for _ in range(1000)]) for _ in range(8)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert bar.n == 8000

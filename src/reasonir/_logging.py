@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Generic, TypeVar
@@ -96,6 +97,7 @@ class LogProgress(Generic[T]):
         self.start = self.last = clock()
         self.records = 0
         self.closed = False
+        self._lock = threading.Lock()   # backends may report from worker threads
 
     def __len__(self) -> int:
         return int(self.total or 0)
@@ -118,12 +120,15 @@ class LogProgress(Generic[T]):
 
     def update(self, n: float = 1) -> None:
         """Count ``n`` more units done; log a line when an interval has passed."""
-        self.n += n
-        now = self.clock()
-        if now - self.last >= self.interval:
+        with self._lock:
+            self.n += n
+            now = self.clock()
+            if now - self.last < self.interval:
+                return
             self.last = now
             self.records += 1
-            self.logger.info("%s", self.status(now))
+            line = self.status(now)
+        self.logger.info("%s", line)
 
     def status(self, now: float) -> str:
         """``desc: done/total unit (pct), rate unit/s, ETA`` at time ``now``."""
