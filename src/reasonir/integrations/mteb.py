@@ -206,6 +206,9 @@ def local_retrieval_task(data: Dataset | str | os.PathLike[str], *, split: str =
     if not corpus or not dataset.queries:
         raise ConfigError(f"dataset {dataset.name} has {len(corpus)} documents and {len(dataset.queries)} judged "
                           "queries: an MTEB task needs both")
+    if dataset.excluded_ids:
+        logger.warning("dataset %s excludes documents per query (BRIGHT's excluded_ids); MTEB has no such rule, so "
+                       "its scores will differ from reasonir's evaluation of the same run", dataset.name)
     task_name = name or f"{dataset.name.replace('/', '_')}Local"
     metadata = TaskMetadata(
         name=task_name, description=description or f"{dataset.name} ({split}) read locally by reasonir",
