@@ -42,7 +42,8 @@ def test_type_a_query_and_see_ranked_results(server):
         try:
             page = browser.new_page()
             page.goto(server.url + "/")
-            page.wait_for_function("document.querySelectorAll('#mode option').length > 0")
+            # selectors, not wait_for_function: the page's Content-Security-Policy forbids eval
+            page.wait_for_selector("#mode option", state="attached")
             assert page.input_value("#mode") == "hybrid"
             page.fill("#query", "why do the ground and the continents shake when plates move")
             page.click("#go")
@@ -57,7 +58,7 @@ def test_type_a_query_and_see_ranked_results(server):
             page.fill("#query", "what lowers blood sugar")
             page.select_option("#mode", "bm25")
             page.press("#query", "Control+Enter")
-            page.wait_for_function("document.querySelector('#status').textContent.includes('(bm25)')")
+            page.wait_for_selector("#status:has-text('(bm25)')")
             titles = page.locator("li.result .title").all_inner_texts()
             assert titles == ["Insulin", "Photosynthesis"]
         finally:

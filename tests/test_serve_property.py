@@ -53,7 +53,10 @@ def assert_answered(r):
     assert r.status_code == 200 or r.status_code in ERROR_STATUSES, (r.status_code, r.text[:500])
     if r.status_code != 200:
         error = r.json()["error"]
+        if isinstance(error, dict):                     # OpenAI's error shape under /v1/
+            error = error.get("message")
         assert isinstance(error, str) and error and "Traceback" not in error and len(r.text) < 20000
+        assert "\n" not in error
 
 
 scalars = (st.none() | st.booleans() | st.integers(min_value=-2**70, max_value=2**70)
