@@ -21,7 +21,7 @@ RESULTS = HERE / "results"
 SECTIONS = [
     ("BM25 and evaluation", ["bm25", "bm25q_gensim", "evaluate"]),
     ("Encoders", ["encode"]),
-    ("Index, search and server", ["bench_index_build", "bench_index_search", "index"]),
+    ("Index, search and server", ["bench_index_build", "bench_index_search", "index", "hybrid"]),
     ("LLM layer, query rewriting and reranking", ["llm"]),
     ("Synthesizer", ["synth", "bench_synth"]),
     ("Training", ["bench_train", "train"]),
