@@ -230,6 +230,6 @@ def test_cli_checkpoint_of_a_tiny_llm_loads_in_retrieve_index_and_server(tmp_pat
     client = TestClient(build_app(ServeConfig(index_dir=str(tmp_path / "idx"), device="cpu")),
                         base_url="http://127.0.0.1")
     for i, (qid, text) in enumerate(queries.items()):
-        hits = client.post("/search", json={"query": text, "k": 3}).json()["results"]
+        hits = client.post("/search", json={"query": text, "k": 3, "mode": "dense"}).json()["results"]
         assert hits[0]["id"] == f"d{int(np.argmax(scores[i]))}"
         assert hits[0]["score"] == pytest.approx(float(scores[i].max()), abs=1e-3)
