@@ -118,24 +118,24 @@ def build_probes(env: Env, servers: list, server_cls: type, skip_llm: bool = Fal
                                                 "--metrics", "ndcg@ten"))
     add("evaluate: missing run file", lambda: cli("evaluate", "--qrels", f["qrels"], "--run", "no-such-run.trec"))
     # --- search
-    add("search: empty query", lambda: cli("search", idx, "", "--mode", "bm25"))
-    add("search: whitespace-only query", lambda: cli("search", idx, "   ", "--mode", "bm25"))
+    add("search: empty query", lambda: cli("search", idx, "", "--retriever", "bm25"))
+    add("search: whitespace-only query", lambda: cli("search", idx, "   ", "--retriever", "bm25"))
     add("search: query file with an empty query", lambda: cli("search", idx, "--queries", f["queries_empty_text"],
-                                                              "--mode", "bm25", "--out", str(env.path("r1.trec"))))
-    add("search: --queries is a directory", lambda: cli("search", idx, "--queries", f["dir"], "--mode", "bm25"))
+                                                              "--retriever", "bm25", "--out", str(env.path("r1.trec"))))
+    add("search: --queries is a directory", lambda: cli("search", idx, "--queries", f["dir"], "--retriever", "bm25"))
     add("search: --out is a directory", lambda: cli("search", idx, "--queries", f["queries"], "--out", f["dir"],
-                                                    "--mode", "bm25"))
+                                                    "--retriever", "bm25"))
     add("search: NaN hybrid weight", lambda: cli("search", idx, "cells", "--weights", "nan,1"))
-    add("search: -k 0", lambda: cli("search", idx, "cells", "-k", "0", "--mode", "bm25"))
-    add("search: negative -k", lambda: cli("search", idx, "cells", "-k", "-5", "--mode", "bm25"))
+    add("search: -k 0", lambda: cli("search", idx, "cells", "-k", "0", "--retriever", "bm25"))
+    add("search: negative -k", lambda: cli("search", idx, "cells", "-k", "-5", "--retriever", "bm25"))
     add("search: index path does not exist", lambda: cli("search", str(env.path("no-index")), "cells"))
     add("search: index path is a regular file", lambda: cli("search", f["file"], "cells"))
     add("search: recall@100 of a 10-deep run", lambda: cli("search", idx, "--queries", f["queries"], "--qrels",
                                                            f["qrels"], "-k", "10", "--metrics", "recall@100",
-                                                           "--mode", "bm25"))
+                                                           "--retriever", "bm25"))
     add("search: --snippet-chars 3 (used to crash)", lambda: cli("search", idx, "cancer cells", "--snippet-chars", "3",
-                                                                "--mode", "bm25"), expect="ok")
-    add("search: unknown mode", lambda: cli("search", idx, "cells", "--mode", "sparse"))
+                                                                "--retriever", "bm25"), expect="ok")
+    add("search: unknown mode", lambda: cli("search", idx, "cells", "--retriever", "sparse"))
     add("search: --config value of the wrong type", lambda: cli(
         "search", idx, "cells", "--config", env.write("cfg_k.json", json.dumps({"k": "two"}))))
     add("search: --config with an unknown key", lambda: cli(
