@@ -137,7 +137,7 @@ class QueryVectors:
         if self.path is not None and self.path.is_file():
             with np.load(self.path) as z:
                 self.cache = {k: z[k] for k in z.files}
-        self.encoded = 0
+        self.encoded, self.loaded = 0, len(self.cache)
         index.encode_queries = self.encode_queries  # type: ignore[method-assign]
 
     @staticmethod
@@ -252,8 +252,25 @@ def decision(sets: list[QuerySet], results: list[dict[str, dict[str, float]]]) -
     ]
 
 
+def rewrite_command(path: str | None) -> list[str]:
+    """The ``reasonir rewrite`` command that made ``path``, rebuilt from its ``.config.json`` (if any)."""
+    cfg_path = Path(f"{path}.config.json") if path else None
+    if cfg_path is None or not cfg_path.is_file():
+        return []
+    saved = json.loads(cfg_path.read_text(encoding="utf-8"))
+    cfg, lengths = saved["config"], saved.get("lengths", {})
+    flags = ["dataset", "llm", "out", "max_tokens", "mode", "temperature", "top_p", "seed", "sample_queries",
+             "sample_seed", "batch_size"]
+    argv = ["reasonir", "rewrite"] + [x for f in flags if cfg.get(f) is not None
+                                      for x in (f"--{f.replace('_', '-')}", str(cfg[f]))]
+    return [f"- SciFact rewrites: `{' '.join(shlex.quote(a) for a in argv)}` ({lengths.get('queries')} queries, "
+            f"{lengths.get('mean_words_rewritten')} words and {lengths.get('mean_completion_tokens')} tokens on "
+            f"average, {lengths.get('hit_budget')} stopped at the token budget, {saved.get('seconds', 0):.0f}s)"]
+
+
 def report(sets: list[QuerySet], results: list[dict[str, dict[str, float]]], stats: list[tuple[float, float]],
-           command: str, seconds: float, per_task: Callable[[int], str]) -> str:
+           command: str, seconds: float, per_task: Callable[[int], str], rewrites: str | None = None,
+           note: str = "") -> str:
     mean = {lab: [statistics.mean(r[lab].values()) * 100 for r in results] for lab, _ in SETTINGS}
     head = ["query set", "queries", "words", "repeat share"] + [lab for lab, _ in SETTINGS] + \
            ["Δ interp (bm25q-bm25) [95% CI] (wins/losses)", "Δ rrf (bm25q-bm25) [95% CI] (wins/losses)"]
@@ -269,10 +286,11 @@ def report(sets: list[QuerySet], results: list[dict[str, dict[str, float]]], sta
         "# Hybrid search: standard BM25 vs query-side BM25 (bm25q) inside the fusion", "",
         f"- command: `{command}`",
         f"- machine: {machine()}",
-        f"- date: {today}; wall time {seconds:.0f}s",
+        f"- date: {today}; wall time {seconds:.0f}s{note}",
         "- retriever: `minilm` (all-MiniLM-L6-v2, 256-token inputs: long queries are truncated on the dense side) "
         "+ BM25 of the index (k1=0.9, b=0.4, Lucene English analyzer), `Index.search`, top 10, "
         "candidates 100 per system, interpolation = min-max over the union with weights 0.5/0.5, RRF k=60",
+        *rewrite_command(rewrites),
         "- query vectors are encoded once per distinct text and kept between runs in `--vector-cache` "
         "(keyed by the index's encoder and the text); every search, fusion and metric is recomputed",
         "- metric: nDCG@10 x100 (trec_eval); Δ = per-query hybrid(bm25q) - hybrid(bm25), paired bootstrap 95% "
@@ -285,8 +303,8 @@ def report(sets: list[QuerySet], results: list[dict[str, dict[str, float]]], sta
         "Query sets:",
         "- *SciFact test*: BEIR SciFact test claims (300) over its 5,183 abstracts.",
         "- *SciFact sample*: a fixed random sample of test claims (`reasonir rewrite --sample-queries`), "
-        "rewritten by SmolLM2-135M-Instruct (`reasonir rewrite --llm smollm2`, see the rewrite command in "
-        "the file's `.config.json`); *reasoning* replaces the claim with the LLM text (the paper's "
+        "rewritten by SmolLM2-135M-Instruct (`reasonir rewrite --llm smollm2`, the command above, "
+        "with the paper's rewriting sampling T=0.8, top_p=0.8); *reasoning* replaces the claim with the LLM text (the paper's "
         "reason-query setting), *claim + reasoning* appends it. A 135M model writes weak reasoning: "
         "these queries are long and noisy rather than well reasoned.",
         "- *BRIGHT-SE->answers*: the 749 posts of BRIGHT's 7 StackExchange tasks as queries, each post's "
@@ -347,7 +365,10 @@ def main(argv: list[str] | None = None) -> None:
         return "\n".join(["Per task, BRIGHT-SE->answers (nDCG@10 x100):", "", head,
                           "|---|---|" + "---:|" * (len(SETTINGS) + 1), *rows])
 
-    text = report(sets, results, stats, command, time.perf_counter() - t0, per_task)
+    encoded = sum(v.encoded for _, v in opened.values())
+    reused = sum(min(v.loaded, len(v.cache)) for _, v in opened.values())
+    note = f" ({encoded} query texts encoded in this run, {reused} query vectors read from the cache)"
+    text = report(sets, results, stats, command, time.perf_counter() - t0, per_task, args.rewrites, note)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text, encoding="utf-8")
     print(text)

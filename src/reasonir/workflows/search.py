@@ -46,7 +46,9 @@ class SearchConfig:
     rrf_k: float = field(default=DEFAULT_RRF_K, metadata={"help": "RRF constant"})
     candidates: int = field(default=100, metadata={"help": "per-system candidates fused in hybrid mode"})
     bm25_mode: str = field(default="bm25", metadata={
-        "help": "BM25 scoring inside hybrid", "choices": ("bm25", "bm25q")})
+        "help": "BM25 scoring inside hybrid: bm25q = BRIGHT's query-side BM25 (the paper preset's); the default "
+                "bm25 measured better on SciFact and LLM-reasoned queries (benchmarks/RESULTS.md)",
+        "choices": ("bm25", "bm25q")})
     exact: bool = field(default=False, metadata={"help": "exact dense search even if the index has ANN"})
     model: str | None = field(default=None, metadata={"help": "encoder location override (must be the same model)"})
     device: str = field(default="auto", metadata={"help": "encoder device"})
