@@ -39,13 +39,11 @@ published evaluation, not wording, so they are code.
 
 from __future__ import annotations
 
-import hashlib
-import string
 from collections.abc import Mapping, Sequence
-from importlib import resources
 from pathlib import Path
 
 from ..errors import ConfigError
+from .template_files import builtin_text, check_placeholders, read_user_template, sha256
 
 PROMPT_VERSION = "rag-1"
 
@@ -66,13 +64,6 @@ TEMPLATE_NAMES = tuple(PLACEHOLDERS)
 MMLU_STOP = ("Question:",)
 
 
-def _strip_newline(text: str) -> str:
-    return text[:-1] if text.endswith("\n") else text
-
-
-def sha256(text: str) -> str:
-    """Hex sha256 of a UTF-8 string."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def builtin_template(name: str) -> str:
@@ -83,8 +74,7 @@ def builtin_template(name: str) -> str:
     """
     if name not in PLACEHOLDERS:
         raise ConfigError(f"unknown RAG prompt template {name!r}; valid names: {', '.join(TEMPLATE_NAMES)}")
-    path = resources.files("reasonir.prompts").joinpath("templates", "rag", f"{name}.txt")
-    return _strip_newline(path.read_text(encoding="utf-8"))
+    return builtin_text("rag", name)
 
 
 def check_template(text: str, name: str, origin: str) -> None:
@@ -93,17 +83,7 @@ def check_template(text: str, name: str, origin: str) -> None:
     Raises:
         ConfigError: naming ``origin``, the bad placeholder and the valid ones.
     """
-    allowed = PLACEHOLDERS[name]
-    try:
-        fields = [f for _, f, _, _ in string.Formatter().parse(text) if f is not None]
-    except ValueError as exc:
-        raise ConfigError(f"{origin}: template {name!r} is not a valid format string ({exc}); "
-                          "write literal braces as {{ and }}") from None
-    valid = ", ".join("{" + p + "}" for p in sorted(allowed)) or "none"
-    for f in fields:
-        if f not in allowed:
-            raise ConfigError(f"{origin}: template {name!r} uses placeholder {{{f}}}; valid placeholders: "
-                              f"{valid} (literal braces: {{{{ }}}})")
+    check_placeholders(text, PLACEHOLDERS[name], f"template {name!r}", origin)
 
 
 def read_template_file(path: str | Path, name: str) -> str:
@@ -115,13 +95,7 @@ def read_template_file(path: str | Path, name: str) -> str:
     if name not in PLACEHOLDERS:
         raise ConfigError(f"unknown RAG prompt template {name!r} (file {path}); "
                           f"valid names: {', '.join(TEMPLATE_NAMES)}")
-    p = Path(path).expanduser()
-    try:
-        text = _strip_newline(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"prompt template {name!r}: cannot read {p}: {exc}") from None
-    check_template(text, name, str(p))
-    return text
+    return read_user_template(path, PLACEHOLDERS[name], f"template {name!r}")
 
 
 def format_options(options: Sequence[str], letters: str = "ABCDEFGHIJ") -> str:
