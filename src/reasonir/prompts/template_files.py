@@ -96,6 +96,26 @@ def split_overrides(entries: Iterable[str], names: Iterable[str], bare: str | No
     return out
 
 
+def replacement_files(prompts: Mapping[str, str] | None, entries: Iterable[str] | None,
+                      names: Iterable[str]) -> dict[str, str]:
+    """``{name: file}`` from a ``prompts:`` mapping and ``NAME=FILE`` entries (entries win).
+
+    Raises:
+        ConfigError: an entry that is not ``NAME=FILE``, or an unknown template name.
+    """
+    names = tuple(names)
+    files = dict(prompts or {})
+    for entry in entries or []:
+        name, sep, path = entry.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise ConfigError(f"prompt_template: {entry!r} is not NAME=FILE (names: {', '.join(names)})")
+        files[name.strip()] = path.strip()
+    unknown = sorted(set(files) - set(names))
+    if unknown:
+        raise ConfigError(f"prompt templates: unknown name(s) {', '.join(unknown)}; valid names: {', '.join(names)}")
+    return files
+
+
 def manifest(texts: Mapping[str, str], sources: Mapping[str, str]) -> dict[str, dict[str, str]]:
     """``{template: {"sha256", "source"}}`` (source: ``builtin`` or the user's file)."""
     return {n: {"sha256": sha256(texts[n]), "source": sources[n]} for n in texts}

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 from ..errors import ConfigError
 from ..prompts.presets import preset_digest
 from ..prompts.synth import TEMPLATE_NAMES, SynthPrompts
+from ..prompts.template_files import replacement_files
 
 KINDS = ("hq", "vl")
 EDU_SCORERS = ("none", "fineweb-edu", "llm", "regression")
@@ -196,17 +197,7 @@ class SynthesizeConfig:
         Raises:
             ConfigError: an entry that is not ``NAME=FILE``, or an unknown template name.
         """
-        files = dict(self.prompts or {})
-        for entry in self.prompt_template:
-            name, sep, path = entry.partition("=")
-            if not sep or not name.strip() or not path.strip():
-                raise ConfigError(f"prompt_template: {entry!r} is not NAME=FILE (names: {', '.join(TEMPLATE_NAMES)})")
-            files[name.strip()] = path.strip()
-        unknown = sorted(set(files) - set(TEMPLATE_NAMES))
-        if unknown:
-            raise ConfigError(f"prompt templates: unknown name(s) {', '.join(unknown)}; valid names: "
-                              f"{', '.join(TEMPLATE_NAMES)}")
-        return files
+        return replacement_files(self.prompts, self.prompt_template, TEMPLATE_NAMES)
 
     def prompt_set(self) -> SynthPrompts:
         """The run's prompt templates: the built-in ones with this configuration's replacements."""

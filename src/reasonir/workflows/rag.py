@@ -40,6 +40,7 @@ from ..llm.base import GenerationParams
 from ..outputs import check_output_dir
 from ..prompts.presets import preset_digest
 from ..prompts.rag import TEMPLATE_NAMES, RagPrompts
+from ..prompts.template_files import replacement_files
 from ..rag.benchmarks import GPQA_SUBSETS, load_gpqa, load_mmlu
 from ..rag.extract import FALLBACK_RULES
 from ..rag.passages import PassageSource, RetrieverPassageSource, RunPassageSource, corpus_texts
@@ -160,17 +161,7 @@ class RagConfig:
 
     def prompt_files(self) -> dict[str, str]:
         """The replaced prompt templates, ``{name: file}`` (``prompt_template`` entries win over ``prompts``)."""
-        files = dict(self.prompts or {})
-        for entry in self.prompt_template or []:
-            name, sep, path = entry.partition("=")
-            if not sep or not name.strip() or not path.strip():
-                raise ConfigError(f"prompt_template: {entry!r} is not NAME=FILE (names: {', '.join(TEMPLATE_NAMES)})")
-            files[name.strip()] = path.strip()
-        unknown = sorted(set(files) - set(TEMPLATE_NAMES))
-        if unknown:
-            raise ConfigError(f"prompt templates: unknown name(s) {', '.join(unknown)}; valid names: "
-                              f"{', '.join(TEMPLATE_NAMES)}")
-        return files
+        return replacement_files(self.prompts, self.prompt_template, TEMPLATE_NAMES)
 
     def prompt_set(self) -> RagPrompts:
         """The run's prompt templates: the built-in ones with this configuration's replacements."""
