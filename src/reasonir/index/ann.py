@@ -1,4 +1,4 @@
-"""Approximate nearest-neighbour search with FAISS (extra ``ann``): HNSW and IVF-PQ.
+"""Approximate nearest-neighbour search with FAISS (extra ``ann``): HNSW, IVF-PQ and scalar-quantised codes.
 
 The FAISS index holds every store row in row order (FAISS id ``i`` = row ``i``, tombstoned rows
 included), so adding documents appends vectors and deleting them needs no FAISS change: tombstones
@@ -9,7 +9,11 @@ candidates than ``k`` to make up for its compressed distances.
 * ``hnsw``: ``IndexHNSWFlat`` (inner product), ``M`` links per node, ``efConstruction`` at build
   and ``efSearch`` at query time;
 * ``ivfpq``: ``IndexIVFPQ`` with ``nlist`` inverted lists (default ``4·sqrt(n)``) trained on a
-  sample, ``pq_m`` sub-quantizers of ``nbits`` bits, ``nprobe`` lists visited per query.
+  sample, ``pq_m`` sub-quantizers of ``nbits`` bits, ``nprobe`` lists visited per query;
+* ``sq8`` / ``sq4``: every vector as 8- or 4-bit codes with per-dimension ranges, scanned in full
+  (see :mod:`reasonir.index.codecs`).
+
+IVF-PQ and the scalar codes return ``refine · k`` candidates for the exact re-scoring.
 """
 
 from __future__ import annotations
@@ -25,10 +29,11 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, require
+from .codecs import DEFAULT_REFINE, SQ_TRAIN_SAMPLE, build_sq, default_pq_m, is_sq
 
 logger = logging.getLogger(__name__)
 
-ANN_KINDS = ("none", "hnsw", "ivfpq")
+ANN_KINDS = ("none", "hnsw", "ivfpq", "sq8", "sq4")
 
 
 @dataclass
@@ -43,7 +48,7 @@ class AnnParams:
     pq_m: int | None = None
     nbits: int | None = None
     nprobe: int = 32
-    refine: int = 10
+    refine: int = DEFAULT_REFINE
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -94,13 +99,19 @@ def build_ann(params: AnnParams, shards: Sequence[np.ndarray], num_rows: int) ->
     faiss = _faiss()
     if params.kind not in ANN_KINDS[1:]:
         raise ConfigError(f"unknown ANN kind {params.kind!r}; choose one of {', '.join(ANN_KINDS)}")
+    if params.refine < 1:
+        raise ConfigError(f"refine must be >= 1 (candidates re-scored per result), got {params.refine}")
     dim = shards[0].shape[1]
-    if params.kind == "hnsw":
+    if is_sq(params.kind):
+        train = _sample(shards, num_rows, SQ_TRAIN_SAMPLE)
+        logger.info("training %s per-dimension ranges on %d vectors", params.kind, len(train))
+        index = build_sq(faiss, params.kind, dim, train)
+    elif params.kind == "hnsw":
         index = faiss.IndexHNSWFlat(dim, params.hnsw_m, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = params.ef_construction
     else:
         nlist = params.nlist or max(1, min(int(4 * math.sqrt(num_rows)), num_rows // 39))
-        pq_m = params.pq_m or next(m for m in (dim // 8, dim // 4, dim // 2, dim, 1) if m and dim % m == 0)
+        pq_m = params.pq_m or default_pq_m(dim)
         if dim % pq_m:
             raise ConfigError(f"pq_m={pq_m} must divide the vector dimension {dim}")
         nbits = params.nbits or (8 if num_rows >= 39 * 256 else max(1, min(8, int(math.log2(max(2, num_rows // 39))))))
@@ -153,6 +164,9 @@ def ann_search(index: Any, params: AnnParams, query_emb: np.ndarray, k: int,
         sp = faiss.SearchParametersHNSW()
         sp.efSearch = max(ef_search or params.ef_search, k)
         kk = k
+    elif is_sq(params.kind):
+        sp = faiss.SearchParameters()
+        kk = k * max(1, params.refine)
     else:
         sp = faiss.SearchParametersIVF()
         sp.nprobe = nprobe or params.nprobe

@@ -27,6 +27,7 @@ from ..errors import ConfigError, DataFormatError
 from ..retrieve.bm25 import BM25Index
 from ..retrieve.topk import topk_1d
 from .ann import AnnParams, ann_search, gather_rows, load_ann, rescore
+from .codecs import codes_info
 from .derive import load_shards
 from .exact import exact_search
 from .store import live_mask
@@ -154,7 +155,9 @@ class LocalBackend:
                                   self.root / "config.json")
 
     def info(self) -> dict[str, Any]:
-        return {"store": LOCAL, "shards": len(self.config["vectors"]["shards"])}
+        return {"store": LOCAL, "shards": len(self.config["vectors"]["shards"]),
+                **codes_info(self.root, self.config.get("ann"), self.config["vectors"]["dim"],
+                             self.config["vectors"]["dtype"])}
 
     def close(self) -> None:
         return None

@@ -123,7 +123,8 @@ def build_ann_generation(root: Path, gen: int, params: AnnParams, shards: list[d
 
 
 def derive_index(index_dir: str | os.PathLike, *, bm25: bool = False, k1: float | None = None,
-                 b: float | None = None, ann: str | None = None, ann_params: AnnParams | None = None) -> WriteReport:
+                 b: float | None = None, ann: str | None = None, ann_params: AnnParams | None = None,
+                 refine: int | None = None) -> WriteReport:
     """Add or rebuild BM25 and/or the ANN index of a committed index, without re-encoding anything.
 
     BM25 is built from the stored texts of the live documents, ANN from the stored vector shards;
@@ -134,8 +135,11 @@ def derive_index(index_dir: str | os.PathLike, *, bm25: bool = False, k1: float 
         index_dir: an existing local index.
         bm25: (re)build BM25.
         k1, b: BM25 parameters (default: the index's own).
-        ann: (re)build a FAISS index of this kind (``hnsw`` or ``ivfpq``), or ``None`` to leave ANN alone.
+        ann: (re)build a FAISS index of this kind (``hnsw``, ``ivfpq``, or the compressed codes ``sq8``
+            or ``sq4``), or ``None`` to leave ANN alone.
         ann_params: FAISS parameters (default: the index's own, else the defaults).
+        refine: candidates re-scored exactly per result for ``ivfpq``/``sq8``/``sq4`` (default: the
+            parameters' own, 10 unless set).
 
     Returns:
         The report (``operation`` is ``"derive"``; ``seconds`` has ``bm25`` and/or ``ann``).
@@ -184,6 +188,8 @@ def derive_index(index_dir: str | os.PathLike, *, bm25: bool = False, k1: float 
                 t = time.perf_counter()
                 params = ann_params or (opts.ann_params if opts.ann == ann else AnnParams())
                 params.kind = opts.ann = ann
+                if refine is not None:
+                    params.refine = refine
                 opts.ann_params = params
                 cfg["ann"] = build_ann_generation(root, cfg["generation"], params, cfg["vectors"]["shards"],
                                                   total, None)

@@ -25,6 +25,8 @@ from ..index.milvus_store import INDEX_TYPES as MILVUS_INDEX_TYPES
 from ..outputs import check_input_file
 
 _DEVICE_HELP = "encoder device: auto, cpu, cuda, cuda:1"
+_REFINE_HELP = ("ivfpq/sq8/sq4: candidates per result re-scored exactly from the stored vectors "
+                "(refine*k candidates; default 10)")
 
 
 @dataclass
@@ -70,6 +72,7 @@ class _BuildFields:
     nlist: int | None = field(default=None, metadata={"help": "IVF lists (default 4*sqrt(n))"})
     pq_m: int | None = field(default=None, metadata={"help": "PQ sub-quantizers (default dim/8)"})
     nprobe: int = field(default=32, metadata={"help": "IVF lists probed per query (default at search time)"})
+    refine: int = field(default=10, metadata={"help": _REFINE_HELP})
     instruction: str | None = field(default=None, metadata={"help": "default query instruction for searches"})
     document_instruction: str | None = field(default=None, metadata={"help": "instruction documents are encoded with"})
     overwrite: bool = field(default=False, metadata={
@@ -101,7 +104,7 @@ class _BuildFields:
     def index_options(self) -> IndexOptions:
         params = AnnParams(kind=self.ann if self.ann != "none" else "hnsw", hnsw_m=self.hnsw_m,
                            ef_construction=self.ef_construction, ef_search=self.ef_search, nlist=self.nlist,
-                           pq_m=self.pq_m, nprobe=self.nprobe)
+                           pq_m=self.pq_m, nprobe=self.nprobe, refine=self.refine)
         return IndexOptions(model=self.model, encoder_dtype=self.dtype, max_length=self.max_length,
                             dtype=self.vector_dtype, shard_size=self.shard_size, bm25=self.bm25, k1=self.k1, b=self.b,
                             ann=self.ann, ann_params=params, query_instruction=self.instruction,
@@ -148,6 +151,8 @@ class IndexDeriveConfig:
         "help": "add or rebuild a FAISS ANN index of this kind from the stored vectors, with the index's own "
                 "parameters for its kind, else the defaults (needs reasonir[ann])",
         "choices": ANN_KINDS[1:]})
+    refine: int | None = field(default=None, metadata={"help": _REFINE_HELP.replace("default 10", "default: the "
+                                                                                    "index's own, else 10")})
 
 
 @dataclass
@@ -190,7 +195,7 @@ def run_index_delete(cfg: IndexDeleteConfig) -> WriteReport:
 def run_index_derive(cfg: IndexDeriveConfig) -> WriteReport:
     """Add or rebuild BM25/ANN of an index from its stored texts and vectors (nothing is re-encoded)."""
     root = _need(cfg.index_dir, "INDEX_DIR")
-    return derive_index(root, bm25=cfg.bm25, k1=cfg.k1, b=cfg.b, ann=cfg.ann)
+    return derive_index(root, bm25=cfg.bm25, k1=cfg.k1, b=cfg.b, ann=cfg.ann, refine=cfg.refine)
 
 
 def run_index_info(cfg: IndexInfoConfig) -> dict[str, Any]:
