@@ -27,16 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-
-def _median_time(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
-    times, out = [], None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
-
+from _common import ROOT, timed
 
 def _short(text: object, width: int = 150) -> str:
     s = " ".join(str(text).split()).replace("|", "\\|")
@@ -326,7 +317,7 @@ def part_lock(args: argparse.Namespace) -> list[str]:
                 for _ in range(200):
                     lk.acquire()
                     lk.release()
-            t, _ = _median_time(cycle, args.repeats)
+            _, t, _ = timed(cycle, repeats=args.repeats)
             cells.append(f"{t / 200 * 1e6:.0f}")
     import filelock
 

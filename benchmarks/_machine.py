@@ -1,20 +1,10 @@
-"""The one-line machine description every benchmark writes next to its figures."""
+"""The one-line machine description, for the scripts not yet moved to :mod:`_common` (which holds the code)."""
 
 from __future__ import annotations
 
-import os
-import platform
-from pathlib import Path
+from _common import machine as _machine
 
 
 def machine(extra: str = "") -> str:
-    """``"<CPU model>, <n> cores, <GiB> GiB RAM, Python <version>[, extra]"`` (Linux; best effort elsewhere)."""
-    try:
-        model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                      if line.startswith("model name")), platform.processor())
-        mem = next((int(line.split()[1]) // 1024 ** 2 for line in Path("/proc/meminfo").read_text().splitlines()
-                    if line.startswith("MemTotal")), 0)
-    except OSError:
-        model, mem = platform.processor() or "unknown CPU", 0
-    line = f"{model}, {os.cpu_count()} cores, {mem} GiB RAM, Python {platform.python_version()}"
-    return f"{line}, {extra}" if extra else line
+    """``str(_common.machine(extra))``: CPU model with its matrix ISA, cores, RAM, Python[, extra]."""
+    return str(_machine(extra))

@@ -20,9 +20,7 @@ All use k1=0.9, b=0.4. Run: ``flock /tmp/reasonir-bench.lock python benchmarks/b
 
 from __future__ import annotations
 
-from _machine import machine as _machine  # noqa: E402
 import argparse
-import datetime as dt
 import json
 import os
 import resource
@@ -32,9 +30,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _common import DATA, ROOT, header
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
 K = 1000
 SYSTEMS = ("reasonir", "bm25s", "rank_bm25")
 _STOP = ("the of and to in a is that for it as was with be by on not he this are or his from at which "
@@ -109,7 +106,7 @@ def worker(system: str, corpus: str, sample: int | None) -> dict:
     if corpus == "scifact":
         from reasonir.data import load_beir
 
-        ds = load_beir(str(ROOT.parent / "shared" / "data" / "scifact"))
+        ds = load_beir(str(DATA / "scifact"))
         texts = [d.full_text for d in ds.require_corpus()]
         doc_ids = [d.id for d in ds.require_corpus()]
         qids = list(ds.queries)
@@ -172,10 +169,6 @@ def worker(system: str, corpus: str, sample: int | None) -> dict:
 # ----------------------------------------------------------------------------------------------
 # orchestration
 # ----------------------------------------------------------------------------------------------
-def machine() -> str:
-    return _machine(f"numpy {np.__version__}")
-
-
 def run_worker(system: str, corpus: str, sample: int | None) -> dict:
     cmd = [sys.executable, __file__, "--worker", system, "--corpus", corpus]
     if sample:
@@ -225,12 +218,7 @@ def main() -> None:
     if args.worker:
         print(json.dumps(worker(args.worker, args.corpus, args.sample)))
         return
-    started = dt.datetime.now()
-    lines = ["# BM25 index + retrieve: reasonir vs bm25s vs rank_bm25", "",
-             f"- command: `flock /tmp/reasonir-bench.lock python benchmarks/bench_bm25.py"
-             f"{' --skip-1m' if args.skip_1m else ''}`",
-             f"- machine: {machine()}",
-             f"- date: {started.strftime('%Y-%m-%d %H:%M')}; load average at start: {os.getloadavg()[0]:.1f}",
+    lines = [*header("BM25 index + retrieve: reasonir vs bm25s vs rank_bm25", extra=f"numpy {np.__version__}"),
              "- k=1000, k1=0.9, b=0.4, one thread each; each system in its own process; peak RSS from "
              "getrusage, '(added)' = above the RSS after the corpus text was loaded",
              "- reasonir: Lucene-English analysis + vectorised index build + batched search; bm25s: its own "

@@ -11,45 +11,25 @@ Writes ``benchmarks/results/bm25q_gensim.md``.
 
 from __future__ import annotations
 
-from _machine import machine as _machine  # noqa: E402
 import argparse
-import datetime as dt
-import os
-import statistics
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from _common import DATA, ROOT, header, timed
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-
-from reasonir.analysis import Analyzer  # noqa: E402
-from reasonir.data import load_beir  # noqa: E402
-from reasonir.evaluate import evaluate  # noqa: E402
-from reasonir.io import read_queries  # noqa: E402
-from reasonir.retrieve.bm25 import BM25Index  # noqa: E402
+from reasonir.analysis import Analyzer
+from reasonir.data import load_beir
+from reasonir.evaluate import evaluate
+from reasonir.io import read_queries
+from reasonir.retrieve.bm25 import BM25Index
 
 K = 1000
 
 
-def machine() -> str:
-    return _machine(f"numpy {np.__version__}")
-
-
-def timed(fn, repeats: int) -> tuple[float, object]:
-    times, out = [], None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "scifact"))
+    ap.add_argument("--data", default=str(DATA / "scifact"))
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "bm25q_gensim.md"))
     args = ap.parse_args()
@@ -99,19 +79,19 @@ def main() -> None:
             out.append((cand[order], s[cand][order]))
         return out
 
-    t_ours_arr, ours_arr = timed(lambda: ours.search_arrays(queries, K, "bm25q"), args.repeats)
-    t_ours_run, ours_run = timed(lambda: ours.search(dict(zip(qids, queries)), K, "bm25q"), args.repeats)
-    t_ours_single, _ = timed(lambda: [ours.search_arrays([q], K, "bm25q") for q in queries], args.repeats)
+    ours_arr, t_ours_arr, _ = timed(lambda: ours.search_arrays(queries, K, "bm25q"), repeats=args.repeats)
+    ours_run, t_ours_run, _ = timed(lambda: ours.search(dict(zip(qids, queries)), K, "bm25q"), repeats=args.repeats)
+    _, t_ours_single, _ = timed(lambda: [ours.search_arrays([q], K, "bm25q") for q in queries], repeats=args.repeats)
     reps_slow = max(1, args.repeats // 2)
-    t_gen_np, gen_arr = timed(gensim_numpy, reps_slow)
-    t_gen_bright, gen_run = timed(gensim_bright, reps_slow)
+    gen_arr, t_gen_np, _ = timed(gensim_numpy, repeats=reps_slow)
+    gen_run, t_gen_bright, _ = timed(gensim_bright, repeats=reps_slow)
     try:
         import bm25s
 
         engine = bm25s.BM25(k1=0.9, b=0.4, method="lucene")
         engine.index(tokens, show_progress=False)
         q_tokens = [analyzer(t) for t in queries]
-        t_bm25s, _ = timed(lambda: engine.retrieve(q_tokens, k=K, show_progress=False, n_threads=1), args.repeats)
+        _, t_bm25s, _ = timed(lambda: engine.retrieve(q_tokens, k=K, show_progress=False, n_threads=1), repeats=args.repeats)
     except ImportError:
         t_bm25s = None
 
@@ -146,11 +126,7 @@ def main() -> None:
     if t_bm25s is not None:
         rows.append(("bm25s `retrieve` standard BM25 (context: other scoring)", t_bm25s))
     lines = [
-        "# Query-side BM25 vs BRIGHT's gensim path (SciFact)",
-        "",
-        f"- command: `flock /tmp/reasonir-bench.lock python benchmarks/bench_bm25q_gensim.py --repeats {args.repeats}`",
-        f"- machine: {machine()}",
-        f"- date: {dt.datetime.now().strftime('%Y-%m-%d %H:%M')}; load average at start: {os.getloadavg()[0]:.1f}",
+        *header("Query-side BM25 vs BRIGHT's gensim path (SciFact)", extra=f"numpy {np.__version__}"),
         f"- corpus: SciFact, {len(texts):,} documents, {len(ours.vocab):,} terms; all {nq:,} queries (train+test) "
         f"timed, k={K}; nDCG on the {len(test_q)} test queries",
         "- both systems get the same analysed tokens (reasonir Lucene-English analyzer); k1=0.9, b=0.4",

@@ -9,13 +9,11 @@ Writes ``benchmarks/results/encode_minilm_cputime.json``.
 """
 import copy
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
 from encode_bench_utils import scifact
 from reasonir.encode import load_encoder, SentenceTransformerEncoder, l2_normalize
 from sentence_transformers import SentenceTransformer

@@ -11,22 +11,17 @@ Writes ``benchmarks/results/evaluate.md``.
 
 from __future__ import annotations
 
-from _machine import machine  # noqa: E402
 import argparse
-import datetime as dt
-import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+from _common import DATA, ROOT, header
 
-from reasonir.data import BRIGHT_TASKS  # noqa: E402
-from reasonir.evaluate import evaluate, macro_average  # noqa: E402
-from reasonir.io import read_qrels, read_run  # noqa: E402
-from reasonir.workflows.evaluate import EvaluateConfig, read_excluded_ids, run_evaluate  # noqa: E402
+from reasonir.data import BRIGHT_TASKS
+from reasonir.evaluate import evaluate, macro_average
+from reasonir.io import read_qrels, read_run
+from reasonir.workflows.evaluate import EvaluateConfig, read_excluded_ids, run_evaluate
 
 METRICS = "ndcg@10,oracle_ndcg@10,recall@100"
 
@@ -35,7 +30,7 @@ METRICS = "ndcg@10,oracle_ndcg@10,recall@100"
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "bright"))
+    ap.add_argument("--data", default=str(DATA / "bright"))
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "evaluate.md"))
     args = ap.parse_args()
@@ -73,11 +68,7 @@ def main() -> None:
     med = {name: statistics.median(v) for name, v in (("parse", parse_t), ("score", score_t), ("cli", cli_t))}
     n_queries = sum(r.num_queries for r in results.values())
     out = [
-        "# Evaluation of the 12 BRIGHT reference runs",
-        "",
-        f"- command: `flock /tmp/reasonir-bench.lock python benchmarks/bench_evaluate.py --repeats {args.repeats}`",
-        f"- machine: {machine()}",
-        f"- date: {dt.datetime.now().strftime('%Y-%m-%d %H:%M')}; load average at start: {os.getloadavg()[0]:.1f}",
+        *header("Evaluation of the 12 BRIGHT reference runs"),
         f"- input: 12 runs, {lines_total:,} run lines, {n_queries:,} judged queries; metrics {METRICS} "
         "(trec_eval via pytrec-eval-terrier), excluded ids removed",
         f"- macro nDCG@10 = {avg['ndcg@10'] * 100:.2f} (reference 30.59), oracle nDCG@10 = "

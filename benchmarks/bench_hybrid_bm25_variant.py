@@ -28,7 +28,6 @@ Run (reuses the indexes under ``benchmarks/_work``; builds those that are missin
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import gzip
 import hashlib
 import json
@@ -43,16 +42,14 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import machine  # noqa: E402
+from _common import DATA, ROOT, header
 
-from reasonir.evaluate import evaluate  # noqa: E402
-from reasonir.index import Index  # noqa: E402
-from reasonir.io import read_qrels, read_queries  # noqa: E402
-from reasonir.workflows.index import IndexBuildConfig, run_index_build  # noqa: E402
+from reasonir.evaluate import evaluate
+from reasonir.index import Index
+from reasonir.io import read_qrels, read_queries
+from reasonir.workflows.index import IndexBuildConfig, run_index_build
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
+HERE = ROOT / "benchmarks"
 WORK = HERE / "_work"
 SE_TASKS = ("biology", "earth_science", "economics", "psychology", "robotics", "stackoverflow",
             "sustainable_living")
@@ -269,7 +266,7 @@ def rewrite_command(path: str | None) -> list[str]:
 
 
 def report(sets: list[QuerySet], results: list[dict[str, dict[str, float]]], stats: list[tuple[float, float]],
-           command: str, seconds: float, per_task: Callable[[int], str], rewrites: str | None = None,
+           command: Sequence[str], seconds: float, per_task: Callable[[int], str], rewrites: str | None = None,
            note: str = "") -> str:
     mean = {lab: [statistics.mean(r[lab].values()) * 100 for r in results] for lab, _ in SETTINGS}
     head = ["query set", "queries", "words", "repeat share"] + [lab for lab, _ in SETTINGS] + \
@@ -281,12 +278,9 @@ def report(sets: list[QuerySet], results: list[dict[str, dict[str, float]]], sta
         cells += [(f"**{mean[lab][i]:.2f}**" if mean[lab][i] == best else f"{mean[lab][i]:.2f}") for lab, _ in SETTINGS]
         cells += [fmt_delta(paired(r[a], r[b])) for _, a, b in PAIRS]
         lines.append("| " + " | ".join(cells) + " |")
-    today = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     return "\n".join([
-        "# Hybrid search: standard BM25 vs query-side BM25 (bm25q) inside the fusion", "",
-        f"- command: `{command}`",
-        f"- machine: {machine()}",
-        f"- date: {today}; wall time {seconds:.0f}s{note}",
+        *header("Hybrid search: standard BM25 vs query-side BM25 (bm25q) inside the fusion", argv=command, lock=False),
+        f"- wall time {seconds:.0f}s{note}",
         "- retriever: `minilm` (all-MiniLM-L6-v2, 256-token inputs: long queries are truncated on the dense side) "
         "+ BM25 of the index (k1=0.9, b=0.4, Lucene English analyzer), `Index.search`, top 10, "
         "candidates 100 per system, interpolation = min-max over the union with weights 0.5/0.5, RRF k=60",
@@ -322,18 +316,18 @@ def report(sets: list[QuerySet], results: list[dict[str, dict[str, float]]], sta
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--scifact", default=str(ROOT.parent / "shared" / "data" / "scifact"),
+    ap.add_argument("--scifact", default=str(DATA / "scifact"),
                     help="BEIR SciFact folder ('' to skip the SciFact query sets)")
     ap.add_argument("--scifact-index", default=str(WORK / "scifact-minilm-bm25"))
     ap.add_argument("--rewrites", default=None, help="`reasonir rewrite` JSONL of a SciFact test sample")
-    ap.add_argument("--bright", default=str(ROOT.parent / "shared" / "data" / "bright"),
+    ap.add_argument("--bright", default=str(DATA / "bright"),
                     help="BRIGHT examples folder ('' to skip the BRIGHT query sets)")
     ap.add_argument("--bright-index", default=str(WORK / "bright-se-answers-minilm-bm25"))
     ap.add_argument("--vector-cache", default=str(WORK / "hybrid_query_vectors"),
                     help="folder keeping query vectors between runs ('' for none)")
     ap.add_argument("--out", default=str(HERE / "results" / "hybrid_bm25_variant.md"))
     args = ap.parse_args(argv)
-    command = "python " + " ".join(shlex.quote(a) for a in [str(Path(sys.argv[0]).as_posix()), *sys.argv[1:]])
+    command = [sys.argv[0], *(sys.argv[1:] if argv is None else argv)]
     t0 = time.perf_counter()
     sets = load_sets(args)
     results, stats, opened = [], [], {}

@@ -25,9 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from _machine import machine
+from _common import DATA, ROOT, header
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def cli(*args: str) -> tuple[dict, float, float]:
@@ -46,7 +45,7 @@ def cli(*args: str) -> tuple[dict, float, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "scifact"))
+    ap.add_argument("--data", default=str(DATA / "scifact"))
     ap.add_argument("--model", default="minilm")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--index", default=None, help="index directory (default: a temporary one, removed after)")
@@ -74,9 +73,7 @@ def main() -> None:
         if not args.index:
             shutil.rmtree(tmp, ignore_errors=True)
     docs = build["documents"]
-    lines = ["# Index build and retrieval on SciFact", "",
-             f"Command: `python benchmarks/bench_index_build.py --model {args.model} --workers {args.workers}`  ",
-             f"Machine: {machine()}  ", f"Date: {time.strftime('%Y-%m-%d %H:%M')}", "",
+    lines = [*header("Index build and retrieval on SciFact"), "",
              "## Build (`reasonir index build corpus.jsonl IDX --model "
              f"{args.model} --bm25`, one process, end to end incl. start-up and model load)", "",
              "| documents | wall time (s) | docs/s end to end | encode (s) | BM25 (s) | bytes on disk / doc | peak RSS (MiB) |",

@@ -27,12 +27,9 @@ are already in the environment). Writes ``benchmarks/results/library_choices.md`
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import importlib.metadata as md
 import os
 import random
-import shlex
-import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -41,12 +38,10 @@ from typing import Any
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-from _library_choices_systems import _median_time, part_config, part_http, part_lock  # noqa: E402
-from _machine import machine  # noqa: E402
+from _common import DATA, ROOT, header, timed
+from _library_choices_systems import part_config, part_http, part_lock
 
-ROOT = HERE.parent
+HERE = ROOT / "benchmarks"
 PARTS = ("fusion", "bootstrap", "neardup", "http", "lock", "config")
 
 
@@ -94,10 +89,10 @@ def part_fusion(args: argparse.Namespace) -> list[str]:
         first[method] = time.perf_counter() - t0
     rows = []
     for method in weights:
-        t_ours, _ = _median_time(lambda m=method: fuse(runs, m, weights[m]), args.repeats)
-        t_lib, theirs = _median_time(lambda m=method: via_ranx(m), args.repeats)
+        _, t_ours, _ = timed(lambda m=method: fuse(runs, m, weights[m]), repeats=args.repeats)
+        theirs, t_lib, _ = timed(lambda m=method: via_ranx(m), repeats=args.repeats)
         in_lib = [ranx.Run.from_dict(x) for x in runs]
-        t_core, _ = _median_time(lambda m=method: ranx.fuse(in_lib, **lib_args[m]), args.repeats)
+        _, t_core, _ = timed(lambda m=method: ranx.fuse(in_lib, **lib_args[m]), repeats=args.repeats)
         mine = ours[method]
         diff = max(abs(mine[q][d] - theirs[q].get(d, np.nan)) for q in mine for d in mine[q])
         differ = [(q, d) for q in mine for d in mine[q] if abs(mine[q][d] - theirs[q].get(d, np.nan)) > 1e-12]
@@ -149,7 +144,7 @@ def part_bootstrap(args: argparse.Namespace) -> list[str]:
         b = np.array([scores["bm25"][q][metric] for q in qids])
         a = np.array([scores[after][q][metric] for q in qids])
         for n in (1000, 10000):
-            t_ours, ours = _median_time(lambda n=n: paired_bootstrap(b, a, n, seed=0), args.repeats)
+            ours, t_ours, _ = timed(lambda n=n: paired_bootstrap(b, a, n, seed=0), repeats=args.repeats)
             spread = [paired_bootstrap(b, a, n, seed=s) for s in range(1, 21)]
             sd = (np.std([x["ci_low"] for x in spread]), np.std([x["ci_high"] for x in spread]))
             for method in ("percentile", "BCa"):
@@ -157,7 +152,7 @@ def part_bootstrap(args: argparse.Namespace) -> list[str]:
                     return stats.bootstrap((b, a), lambda x, y, axis=-1: (y - x).mean(axis=axis), paired=True,
                                            vectorized=True, n_resamples=n, method=method,
                                            rng=np.random.default_rng(0))
-                t_lib, res = _median_time(lib, args.repeats)
+                res, t_lib, _ = timed(lib, repeats=args.repeats)
                 lo, hi = res.confidence_interval
                 p = float((res.bootstrap_distribution <= 0).mean())
                 rows.append(f"| {after} - bm25, {metric} | {n:,} | {method} | [{ours['ci_low']:+.4f}, {ours['ci_high']:+.4f}] | "
@@ -261,7 +256,7 @@ def part_neardup(args: argparse.Namespace) -> list[str]:
             ("C. datasketch MinHashLSH(0.8) (b=9, r=13), LSH answer", "datasketch", lambda: lib(False)),
             ("D. datasketch MinHashLSH(0.8) (b=9, r=13) + exact check", "datasketch", lambda: lib(True)),
             ("E. datasketch MinHashLSH(params=(32, 4)) + exact check", "datasketch", lambda: lib(True, (32, 4)))):
-        t, dropped = _median_time(fn, args.repeats)
+        dropped, t, _ = timed(fn, repeats=args.repeats)
         results[name] = dropped
         inj = dropped[n0:]
         tp = sum(d and t_ for d, t_ in zip(inj, true_dup))
@@ -298,7 +293,7 @@ PART_FUNCS: dict[str, Callable[[argparse.Namespace], list[str]]] = {
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "scifact"))
+    ap.add_argument("--data", default=str(DATA / "scifact"))
     ap.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {', '.join(PARTS)}")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--requests", type=int, default=1000, help="HTTP requests at concurrency 1 (x2 at 16)")
@@ -312,7 +307,6 @@ def main() -> None:
     if unknown:
         ap.error(f"unknown part(s) {', '.join(unknown)}; choose from {', '.join(PARTS)}")
     load = os.getloadavg()[0]
-    started = dt.datetime.now()
     sections: dict[str, list[str]] = {}
     for part in parts:
         t0 = time.perf_counter()
@@ -321,13 +315,10 @@ def main() -> None:
     libs = ", ".join(f"{d} {md.version(d)}" for d in ("httpx", "h2", "filelock", "pydantic", "jsonargparse",
                                                       "scipy", "datasketch", "ranx", "numba"))
     order = ("http", "lock", "config", "bootstrap", "neardup", "fusion")
-    argv = " ".join(shlex.quote(a) for a in sys.argv[1:])
     text = "\n".join([
-        "# Library choices: our hand-written parts vs maintained libraries", "",
-        f"- command: `.venv/bin/python benchmarks/bench_library_choices.py"
-        f"{' ' + argv if argv else ''}`",
-        f"- machine: {machine(f'numpy {np.__version__}')}",
-        f"- date: {started:%Y-%m-%d %H:%M}; load average at start: {load:.1f}, at end: {os.getloadavg()[0]:.1f} "
+        *header("Library choices: our hand-written parts vs maintained libraries", extra=f"numpy {np.__version__}",
+                lock=False),
+        f"- load average at start: {load:.1f}, at end: {os.getloadavg()[0]:.1f} "
         "(shared machine: compare the ratios within a table, not absolute figures)"
         + (f"; {args.note}" if args.note else ""),
         f"- libraries: {libs}",

@@ -10,23 +10,19 @@ Writes ``benchmarks/results/llm_cache.md``.
 
 from __future__ import annotations
 
-from _machine import machine  # noqa: E402
 import argparse
-import datetime as dt
 import os
 import random
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+from _common import DATA, ROOT, header
 
-from reasonir.data import load_beir  # noqa: E402
-from reasonir.llm import FunctionLLM, load_llm  # noqa: E402
-from reasonir.rerank import LLMReranker  # noqa: E402
+from reasonir.data import load_beir
+from reasonir.llm import FunctionLLM, load_llm
+from reasonir.rerank import LLMReranker
 
 
 
@@ -37,7 +33,7 @@ def answer(prompt, params):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "scifact"))
+    ap.add_argument("--data", default=str(DATA / "scifact"))
     ap.add_argument("--calls", type=int, default=1000)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "llm_cache.md"))
@@ -70,11 +66,8 @@ def main() -> None:
                                           if path.with_name("c.sqlite-wal").exists() else 0)
     med = {k: statistics.median(v) for k, v in res.items()}
     lines = [
-        f"# LLM response cache: cost of a {args.calls:,}-call job, cold and re-run",
-        "",
-        f"- command: `flock /tmp/reasonir-bench.lock python benchmarks/bench_llm_cache.py --repeats {args.repeats}`",
-        f"- machine: {machine()}",
-        f"- date: {dt.datetime.now():%Y-%m-%d %H:%M}; load average at start: {load:.1f}",
+        *header(f"LLM response cache: cost of a {args.calls:,}-call job, cold and re-run"),
+        f"- load average at start: {load:.1f}",
         f"- workload: `LLMReranker.score` on {args.calls:,} distinct SciFact (claim, abstract) rerank prompts "
         f"(mean {statistics.mean(len(LLMReranker.prompt(reranker, q, d)[0]['content']) for q, d in pairs):,.0f} "
         f"characters) with an instant in-process backend, so the numbers are pure cache overhead; "

@@ -11,30 +11,26 @@ Writes ``benchmarks/results/llm_concurrency.md``.
 
 from __future__ import annotations
 
-from _machine import machine  # noqa: E402
 import argparse
-import datetime as dt
 import os
 import random
 import statistics
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+from _common import DATA, ROOT, header
 
-from reasonir.data import load_beir  # noqa: E402
-from reasonir.llm import FunctionLLM, load_llm  # noqa: E402
-from reasonir.llm.server import LLMServer  # noqa: E402
-from reasonir.rerank import LLMReranker  # noqa: E402
+from reasonir.data import load_beir
+from reasonir.llm import FunctionLLM, load_llm
+from reasonir.llm.server import LLMServer
+from reasonir.rerank import LLMReranker
 
 
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "scifact"))
+    ap.add_argument("--data", default=str(DATA / "scifact"))
     ap.add_argument("--pairs", type=int, default=100)
     ap.add_argument("--delay", type=float, default=0.2)
     ap.add_argument("--levels", default="1,4,16,32")
@@ -69,12 +65,8 @@ def main() -> None:
             print(f"concurrency {level}: median {rows[-1][1]:.2f}s", flush=True)
     base = rows[0][1]
     lines = [
-        "# LLM client concurrency (rerank pairs against a fixed-delay HTTP server)",
-        "",
-        f"- command: `flock /tmp/reasonir-bench.lock python benchmarks/bench_llm_concurrency.py "
-        f"--repeats {args.repeats}`",
-        f"- machine: {machine()}",
-        f"- date: {dt.datetime.now():%Y-%m-%d %H:%M}; load average at start: {load:.1f}",
+        *header("LLM client concurrency (rerank pairs against a fixed-delay HTTP server)"),
+        f"- load average at start: {load:.1f}",
         f"- workload: {args.pairs} SciFact (claim, abstract) pairs graded by `LLMReranker` through the "
         f"OpenAI-compatible client (no cache) against `LLMServer` on 127.0.0.1 whose backend answers each "
         f"request after {args.delay * 1000:.0f} ms; {args.repeats} repeats per level",

@@ -13,24 +13,21 @@ Writes ``benchmarks/results/llm_query_lengths.md``.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import logging
 import statistics
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+from _common import DATA, ROOT, header
 
-from reasonir.data import BRIGHT_TASKS, load_bright_local  # noqa: E402
-from reasonir.embedded import smollm2_path  # noqa: E402
-from reasonir.query_variants import apply_query_variant  # noqa: E402
+from reasonir.data import BRIGHT_TASKS, load_bright_local
+from reasonir.embedded import smollm2_path
+from reasonir.query_variants import apply_query_variant
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "bright"))
+    ap.add_argument("--data", default=str(DATA / "bright"))
     ap.add_argument("--variant", default=None, help="default: DATA/reasoned_queries/tongsearch-qr-7b.json")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "llm_query_lengths.md"))
     args = ap.parse_args()
@@ -65,10 +62,7 @@ def main() -> None:
     n_q = sum(r[1] for r in rows)
     n_distinct = len(all_texts)
     lines = [
-        "# TongSearch-QR-7B reasoned queries vs original BRIGHT queries: lengths per task",
-        "",
-        "- command: `flock /tmp/reasonir-bench.lock python benchmarks/bench_llm_query_lengths.py`",
-        f"- date: {dt.datetime.now():%Y-%m-%d %H:%M}",
+        *header("TongSearch-QR-7B reasoned queries vs original BRIGHT queries: lengths per task"),
         f"- data: `{Path(args.data).name}/<task>/examples.jsonl.gz` (field `query`) and "
         f"`reasoned_queries/{variant.name}` ({len(mapping):,} entries, keyed by the original query text)",
         "- tokenizer: SmolLM2-135M-Instruct BPE (`add_special_tokens=False`); words = whitespace split",

@@ -20,23 +20,20 @@ interrupted run resumes where it stopped.
 
 from __future__ import annotations
 
-from _machine import machine  # noqa: E402
 import argparse
 import datetime as dt
 import json
 import logging
 import os
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+from _common import DATA, ROOT, header
 
-from reasonir.embedded import cache_dir  # noqa: E402
-from reasonir.evaluate import evaluate  # noqa: E402
-from reasonir.io import read_run, write_run  # noqa: E402
-from reasonir.workflows.rerank import RerankConfig, run_rerank  # noqa: E402
+from reasonir.embedded import cache_dir
+from reasonir.evaluate import evaluate
+from reasonir.io import read_run, write_run
+from reasonir.workflows.rerank import RerankConfig, run_rerank
 
 logger = logging.getLogger("bench")
 
@@ -80,7 +77,7 @@ def minilm_run(data: str, path: Path) -> tuple[str, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "scifact"))
+    ap.add_argument("--data", default=str(DATA / "scifact"))
     ap.add_argument("--queries", type=int, default=30)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--top-k", type=int, default=20)
@@ -130,13 +127,8 @@ def main() -> None:
 
     m = parse.metrics
     lines = [
-        "# LLM reranking on SciFact with the embedded SmolLM2-135M-Instruct (MiniLM first stage)",
-        "",
-        f"- command: `flock /tmp/reasonir-bench.lock python benchmarks/bench_llm_rerank_scifact.py --queries "
-        f"{args.queries} --top-k {args.top_k} --max-tokens {args.max_tokens} --expected-queries "
-        f"{args.expected_queries} --dtype {args.dtype}`",
-        f"- machine: {machine()} (shared with other jobs; load average at start {load:.1f})",
-        f"- date: {started:%Y-%m-%d %H:%M}",
+        *header("LLM reranking on SciFact with the embedded SmolLM2-135M-Instruct (MiniLM first stage)"),
+        f"- started {started:%Y-%m-%d %H:%M}; load average at start {load:.1f} (shared with other jobs)",
         f"- first stage: all-MiniLM-L6-v2 top-100 for the 300 test queries via {how}"
         + (f" ({first_secs:.0f} s)" if first_secs else "") + f"; nDCG@10 over all 300 queries "
         f"{full['ndcg@10']:.4f}, recall@100 {full['recall@100']:.4f}",

@@ -14,32 +14,29 @@ Writes ``benchmarks/results/llm_rewrite.md``.
 
 from __future__ import annotations
 
-from _machine import machine  # noqa: E402
 import argparse
 import datetime as dt
 import logging
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+from _common import DATA, ROOT, header
 
-from reasonir.data import parse_dataset_spec  # noqa: E402
-from reasonir.embedded import cache_dir  # noqa: E402
-from reasonir.evaluate import evaluate  # noqa: E402
-from reasonir.query_variants import apply_query_variant  # noqa: E402
-from reasonir.workflows.retrieve import RetrieveConfig, build_retriever  # noqa: E402
-from reasonir.workflows.rewrite import RewriteConfig, run_rewrite  # noqa: E402
+from reasonir.data import parse_dataset_spec
+from reasonir.embedded import cache_dir
+from reasonir.evaluate import evaluate
+from reasonir.query_variants import apply_query_variant
+from reasonir.workflows.retrieve import RetrieveConfig, build_retriever
+from reasonir.workflows.rewrite import RewriteConfig, run_rewrite
 
 
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
+    ap.add_argument("--data", default=str(DATA))
     ap.add_argument("--queries", type=int, default=30)
     ap.add_argument("--bright-queries", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
@@ -94,12 +91,8 @@ def main() -> None:
                 f"({statistics.mean(t):.0f} tokens on average; {hit}/{len(t)} reached the {args.max_tokens}-token cap)")
 
     lines = [
-        "# Query rewriting with the embedded SmolLM2-135M-Instruct, then retrieval",
-        "",
-        f"- command: `flock /tmp/reasonir-bench.lock python benchmarks/bench_llm_rewrite.py --queries {args.queries} "
-        f"--bright-queries {args.bright_queries} --max-tokens {args.max_tokens}`",
-        f"- machine: {machine()} (shared with other jobs; load average at start {load:.1f})",
-        f"- date: {started:%Y-%m-%d %H:%M}",
+        *header("Query rewriting with the embedded SmolLM2-135M-Instruct, then retrieval"),
+        f"- started {started:%Y-%m-%d %H:%M}; load average at start {load:.1f} (shared with other jobs)",
         f"- rewriting: `reasonir rewrite --llm smollm2 --max-tokens {args.max_tokens} --mode replace` (prompt "
         f"`rewrite-1`: essential problem, step-by-step reasoning about useful information, draft answer; "
         f"the budget is announced), greedy, batch {args.batch_size}",

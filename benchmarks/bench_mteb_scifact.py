@@ -20,25 +20,21 @@ Writes ``benchmarks/results/mteb_scifact.md``.
 
 from __future__ import annotations
 
-from _machine import machine  # noqa: E402
 import argparse
-import datetime as dt
 import logging
 import os
-import shlex
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+from _common import DATA, ROOT, header
 
-from reasonir.data import load_beir  # noqa: E402
-from reasonir.encode.loading import load_encoder  # noqa: E402
-from reasonir.evaluate import evaluate  # noqa: E402
-from reasonir.retrieve.dense_retriever import DenseRetriever  # noqa: E402
+from reasonir.data import load_beir
+from reasonir.encode.loading import load_encoder
+from reasonir.evaluate import evaluate
+from reasonir.retrieve.dense_retriever import DenseRetriever
 
 # the query prompt of MTEB's own SciFact task (mteb/tasks/retrieval/eng/sci_fact_retrieval.py)
 SCIFACT_QUERY_PROMPT = "Given a scientific claim, retrieve documents that support or refute the claim"
@@ -100,7 +96,7 @@ def through_mteb(shared, data, instruction):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "scifact"))
+    ap.add_argument("--data", default=str(DATA / "scifact"))
     ap.add_argument("--model", default="minilm")
     ap.add_argument("--dtype", default="fp32")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "mteb_scifact.md"))
@@ -129,13 +125,8 @@ def main() -> None:
               f"(documents MTEB assembled differently, encoded afresh: {fresh})", flush=True)
 
     ok = all(abs(r[3]) <= TOLERANCE for r in rows)
-    command = "python " + " ".join(shlex.quote(a) for a in [Path(sys.argv[0]).as_posix(), *sys.argv[1:]])
     lines = [
-        "# MTEB (reasonir adapter) vs reasonir: SciFact test nDCG@10",
-        "",
-        f"- Command: `{command}`",
-        f"- Date: {dt.date.today().isoformat()}",
-        f"- Machine: {machine()}",
+        *header("MTEB (reasonir adapter) vs reasonir: SciFact test nDCG@10", lock=False),
         f"- Encoder: `{args.model}` ({args.dtype}, CPU); MTEB {version}, task built locally from "
         f"`{Path(args.data).name}` by `reasonir.integrations.mteb.local_retrieval_task` (no Hub)",
         f"- Collection: {len(corpus)} documents, {len(data.queries)} test queries; corpus encoded once in "

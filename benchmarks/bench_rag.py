@@ -15,21 +15,16 @@ Run: ``flock /tmp/reasonir-bench.lock python benchmarks/bench_rag.py [--gpqa-lim
 
 from __future__ import annotations
 
-from _machine import machine  # noqa: E402
 import argparse
-import datetime as dt
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+from _common import DATA, ROOT, header
 
-from reasonir.cli import main as cli_main  # noqa: E402
+from reasonir.cli import main as cli_main
 
-DATA = Path(os.environ.get("REASONIR_DATA", ROOT.parent / "shared" / "data"))
 
 
 
@@ -96,9 +91,7 @@ def main() -> int:
         out_dir = Path(argv[argv.index("--out") + 1])
         reports[label] = (argv, json.loads((out_dir / "report.json").read_text(encoding="utf-8")))
 
-    lines = ["# bench_rag: closed-book vs retrieval-augmented QA with the embedded SmolLM2", "",
-             f"- command: `flock /tmp/reasonir-bench.lock python benchmarks/bench_rag.py {' '.join(sys.argv[1:])}`",
-             f"- machine: {machine()}", f"- date: {dt.date.today().isoformat()}",
+    lines = [*header("bench_rag: closed-book vs retrieval-augmented QA with the embedded SmolLM2"),
              f"- corpus: `{args.corpus}`; index `{index_dir}` ({args.model} dense + BM25), "
              + (f"built in {build_s:.0f} s" if build_s else "reused"),
              f"- reader: `{args.llm}`, greedy, max {args.max_tokens} new tokens, batch {args.batch_size}; "

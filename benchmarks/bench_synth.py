@@ -19,9 +19,7 @@ Writes ``benchmarks/results/bench_synth.md``.
 
 from __future__ import annotations
 
-from _machine import machine  # noqa: E402
 import argparse
-import datetime as dt
 import json
 import os
 import signal
@@ -35,12 +33,11 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+from _common import DATA, ROOT, header
 
-from reasonir.llm import FunctionLLM  # noqa: E402
-from reasonir.llm.server import LLMServer  # noqa: E402
-from reasonir.synth import SynthesizeConfig, synthesize  # noqa: E402
+from reasonir.llm import FunctionLLM
+from reasonir.llm.server import LLMServer
+from reasonir.synth import SynthesizeConfig, synthesize
 
 
 
@@ -116,7 +113,7 @@ def run_cli(cfg_path: Path, backend: Backend, kill_at: int | None) -> tuple[floa
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "scifact"))
+    ap.add_argument("--data", default=str(DATA / "scifact"))
     ap.add_argument("--docs", type=int, default=48)
     ap.add_argument("--skip", type=int, default=20)
     ap.add_argument("--delay", type=float, default=0.2)
@@ -150,11 +147,8 @@ def main() -> None:
                   f"{resume_secs:.2f}s/{resume_req} req; re-run {rerun_secs:.2f}s/{rerun_req} req; identical={same}")
     base = rows[0]
     lines = [
-        "# Synthesizer throughput and resume cost (fixed-latency local OpenAI-compatible server)",
-        "",
-        "- command: `flock /tmp/reasonir-bench.lock python benchmarks/bench_synth.py`",
-        f"- machine: {machine()}",
-        f"- date: {dt.datetime.now().strftime('%Y-%m-%d %H:%M')}; load average at start: {load:.1f}",
+        *header("Synthesizer throughput and resume cost (fixed-latency local OpenAI-compatible server)"),
+        f"- load average at start: {load:.1f}",
         f"- workload: HQ pipeline over {args.docs} SciFact abstracts (1 HQ request + 1 LLM-negative request per "
         f"document, BM25 negatives below rank {args.skip}); `LLMServer` on 127.0.0.1 answers each request after "
         f"{args.delay * 1000:.0f} ms; fresh response cache per repeat; median of {args.repeats}",

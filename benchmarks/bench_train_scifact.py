@@ -28,21 +28,16 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import random
 import resource
-import shlex
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+from _common import DATA, ROOT, command_line, machine
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-SCIFACT = Path(os.environ.get("REASONIR_DATA", ROOT.parent / "shared" / "data")) / "scifact"
+SCIFACT = DATA / "scifact"
 RESULTS = ROOT / "benchmarks" / "results"
 INSTRUCTION = "Given a scientific claim, retrieve documents that support or refute the claim"
 
@@ -58,14 +53,11 @@ PRESETS = {
 }
 
 
-def machine() -> dict:
-    out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    model = next((line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name")), "?")
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    flags = next((line.split(":", 1)[1].split() for line in out.splitlines() if line.startswith("Flags")), [])
-    bf16 = ", ".join(f for f in ("avx512_bf16", "amx_bf16") if f in flags) or "no"
-    return {"cpu": model, "cores": os.cpu_count(), "ram_gib": round(mem, 1), "python": platform.python_version(),
-            "bf16": bf16}
+def machine_record() -> dict:
+    """:func:`_common.machine` as the JSON record keeps it, with ``bf16``: the CPU's native bf16 units or "no"."""
+    m = machine()
+    bf16 = ", ".join(f for f, key in (("avx512_bf16", "avx512_bf16"), ("amx_bf16", "amx")) if m.isa[key]) or "no"
+    return {**m.as_dict(), "bf16": bf16}
 
 
 def peak_rss_mb() -> float:
@@ -217,8 +209,8 @@ def main() -> None:
     record = {"model": args.model, "params": p, "before": before, "after": after, "train": trained,
               "corpus_docs": corpus_docs, "threads": threads, "wall_seconds": round(time.perf_counter() - t0, 1),
               "peak_rss_mb": round(peak_rss_mb()),
-              "machine": machine(), "date": dt.datetime.now().isoformat(timespec="minutes"),
-              "command": shlex.join(["python", "benchmarks/bench_train_scifact.py", *sys.argv[1:]])}
+              "machine": machine_record(), "date": dt.datetime.now().isoformat(timespec="minutes"),
+              "command": command_line()}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"bench_train_scifact-{args.model}.json").write_text(json.dumps(record, indent=2) + "\n")
     results = [json.loads(f.read_text()) for f in sorted(RESULTS.glob("bench_train_scifact-*.json"))]

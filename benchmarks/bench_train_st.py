@@ -22,7 +22,6 @@ Run: ``flock /tmp/reasonir-bench.lock python benchmarks/bench_train_st.py`` (wri
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import resource
@@ -33,11 +32,10 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+from _common import DATA, ROOT, header
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-SCIFACT = Path(os.environ.get("REASONIR_DATA", ROOT.parent / "shared" / "data")) / "scifact"
+SCIFACT = DATA / "scifact"
 RESULTS = ROOT / "benchmarks" / "results"
 SYSTEMS = ("ours", "st-mnrl", "ours-gc", "st-cmnrl")
 
@@ -156,13 +154,8 @@ def main() -> None:
         scaling = {(s, b): launch(a, s, b, mem_steps) for s in ("ours-gc", "st-cmnrl") for b in (a.batch, 4 * a.batch)}
         for k, v in scaling.items():
             print(f"scaling {k}: {v}", flush=True)
-    from bench_train_scifact import machine
-
-    m = machine()
-    lines = ["# Training throughput and memory: reasonir.train vs sentence-transformers (MiniLM, CPU)", "",
-             f"- command: `flock /tmp/reasonir-bench.lock python benchmarks/bench_train_st.py {' '.join(sys.argv[1:])}`",
-             f"- date: {dt.datetime.now().isoformat(timespec='minutes')}; machine: {m['cpu']}, {m['cores']} cores, "
-             f"{m['ram_gib']} GiB RAM (shared with other jobs); torch threads: {a.threads}",
+    lines = [*header("Training throughput and memory: reasonir.train vs sentence-transformers (MiniLM, CPU)"),
+             f"- shared with other jobs; torch threads: {a.threads}",
              f"- data: {n} SciFact training triplets (claim, judged abstract, BM25 negative); all-MiniLM-L6-v2 fp32; "
              f"batch {a.batch} queries (+{2 * a.batch} passages), max length {a.max_length}, {a.steps} steps "
              f"(throughput over steps 2..{a.steps}), AdamW lr 2e-5, no clipping; GradCache chunk = {a.chunk} texts",
@@ -191,5 +184,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     main()

@@ -7,32 +7,30 @@ import json
 import os
 import platform
 import resource
-import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-SCIFACT = ROOT.parent / "shared" / "data" / "scifact"
+from _common import DATA, ROOT, timed
+from _common import machine as _machine
+
+SCIFACT = DATA / "scifact"
+__all__ = ["ROOT", "SCIFACT", "dump_json", "machine", "matmul_peak", "ndcg10", "peak_rss_mib", "scifact", "timed",
+           "write_markdown"]
 
 
 def machine() -> dict[str, Any]:
-    """CPU model, cores, RAM, ISA flags that matter for matmuls, library versions, load average."""
+    """:func:`_common.machine` as a JSON-ready dict, plus the ISA flag list, torch's version, threads and capability."""
     import torch
 
     from reasonir.encode.runtime import cpu_description
 
-    mem_kb = 0
-    with open("/proc/meminfo") as f:
-        for line in f:
-            if line.startswith("MemTotal"):
-                mem_kb = int(line.split()[1])
+    m = _machine()
     cpu = cpu_description()
-    return {"cpu": cpu["model"], "cores": cpu["cores"], "ram_gib": round(mem_kb / 2**20, 1), "isa": cpu["isa"],
-            "fast_bf16": cpu["fast_bf16"], "isa_levels": cpu["isa_levels"], "cpu_kind": cpu["kind"], "torch": torch.__version__, "threads": torch.get_num_threads(),
+    return {"cpu": m.cpu, "cores": m.cores, "ram_gib": m.ram_gib, "isa": cpu["isa"],
+            "fast_bf16": cpu["fast_bf16"], "isa_levels": m.isa, "cpu_kind": m.cpu_kind, "torch": torch.__version__, "threads": torch.get_num_threads(),
             "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(), "python": platform.python_version(),
             "date": dt.datetime.now().strftime("%Y-%m-%d %H:%M"), "load_avg": os.getloadavg()}
 
@@ -75,13 +73,6 @@ def ndcg10(ds, doc_ids: list[str], doc_emb: np.ndarray, query_emb: np.ndarray) -
     idx, scores = dense_search(query_emb, doc_emb, k=100)
     run = {q: {doc_ids[j]: float(s) for j, s in zip(idx[r], scores[r]) if j >= 0} for r, q in enumerate(qids)}
     return float(evaluate(ds.qrels, run, "ndcg@10").mean["ndcg@10"])
-
-
-def timed(fn: Callable[[], Any]) -> tuple[Any, float, float]:
-    """(result, wall seconds, process CPU seconds)."""
-    c0, t0 = time.process_time(), time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t0, time.process_time() - c0
 
 
 def peak_rss_mib() -> float:

@@ -30,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -249,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         for s in servers:
             s.stop()
         shutil.rmtree(tmp, ignore_errors=True)
-    write_report(rows, Path(args.out), " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]))
+    write_report(rows, Path(args.out), [sys.argv[0], *(argv if argv is not None else sys.argv[1:])])
     failed = [r for r in rows if not r["passed"]]
     tracebacks = sum(r["verdict"] == "traceback" for r in rows)
     silent = sum(r["verdict"] == "silent success" for r in rows)
@@ -257,15 +257,11 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if failed else 0
 
 
-def write_report(rows: list[dict[str, Any]], out: Path, command: str) -> None:
-    from _machine import machine
+def write_report(rows: list[dict[str, Any]], out: Path, argv: Sequence[str]) -> None:
+    from _common import header
 
     lines = [
-        "# Bad-input probe: CLI and HTTP servers",
-        "",
-        f"Command: `python benchmarks/{command}`  ",
-        f"Machine: {machine()}  ",
-        f"Date: {time.strftime('%Y-%m-%d')}",
+        *header("Bad-input probe: CLI and HTTP servers", argv=argv, lock=False),
         "",
         f"{sum(r['passed'] for r in rows)} of {len(rows)} probes pass; tracebacks: "
         f"{sum(r['verdict'] == 'traceback' for r in rows)}; silent successes: "
