@@ -6,7 +6,7 @@ from pathlib import Path
 PKG = Path(__file__).resolve().parents[1] / "src" / "reasonir"
 
 LAYERS = {
-    0: {"types", "errors", "io", "config", "prompts", "analysis", "_logging", "embedded", "trainio", "netguard",
+    0: {"types", "errors", "io", "config", "prompts", "analysis", "_logging", "embedded", "trainio", "netguard", "hf_spec",
         "outputs", "ids", "fileio", "__init__", "config_paths", "config_aliases"},
     1: {"data", "evaluate", "llm", "query_variants", "significance"},
     2: {"encode"},

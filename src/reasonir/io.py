@@ -29,6 +29,7 @@ from .fileio import (
     write_json,
     write_jsonl,
 )
+from .hf_spec import hf_records, is_hf_spec, parse_hf_spec
 from .ids import check_doc_id, check_query_id, check_unique_ids, id_problem
 from .types import Document, Qrels, Queries, Run, top_k
 
@@ -163,7 +164,8 @@ def write_corpus(path: str | os.PathLike, docs: Iterable[Document]) -> int:
 # queries
 # --------------------------------------------------------------------------------------------------
 def read_queries(path: str | os.PathLike) -> Queries:
-    """Read queries from JSONL (``_id|id|query_id|qid`` + ``text|query``) or TSV (``qid<TAB>text``).
+    """Read queries from JSONL (``_id|id|query_id|qid`` + ``text|query``), TSV (``qid<TAB>text``) or a
+    Hugging Face dataset (``hf:NAME[:CONFIG][@SPLIT][?text=F&id=F]``, :mod:`reasonir.hf_spec`).
 
     Query ids follow the rules of :mod:`reasonir.ids` (no whitespace, no control characters).
 
@@ -177,37 +179,47 @@ def read_queries(path: str | os.PathLike) -> Queries:
         >>> read_queries(path)
         {'q1': 'Does ice float?'}
     """
+    if is_hf_spec(path):
+        spec = str(path)
+        records: Iterable[tuple[int, Any]] = hf_records(parse_hf_spec(spec), text_field="text")
+        return _queries_from_records(records, spec, "row")
     path = Path(path)
+    if not (path.suffix in (".tsv", ".txt") or path.name.endswith((".tsv.gz", ".txt.gz"))):
+        return _queries_from_records(iter_jsonl(path), path, "line")
     queries: Queries = {}
     first_line: dict[str, int] = {}
-    is_tsv = path.suffix in (".tsv", ".txt") or path.name.endswith((".tsv.gz", ".txt.gz"))
+    for lineno, line in iter_lines(path):
+        if not line.strip():
+            continue
+        parts = line.split("\t", 1)
+        if len(parts) != 2:
+            raise DataFormatError("expected `query_id<TAB>text`", path, lineno)
+        _add_query(queries, first_line, check_query_id(parts[0].strip(), path, lineno), parts[1], path, lineno)
+    return queries
 
-    def add(qid: str, text: str, lineno: int) -> None:
-        if qid in queries:
-            raise DataFormatError(
-                f"duplicate query id {qid!r} (first at line {first_line[qid]})", path, lineno)
-        queries[qid] = text
-        first_line[qid] = lineno
 
-    if is_tsv:
-        for lineno, line in iter_lines(path):
-            if not line.strip():
-                continue
-            parts = line.split("\t", 1)
-            if len(parts) != 2:
-                raise DataFormatError("expected `query_id<TAB>text`", path, lineno)
-            add(check_query_id(parts[0].strip(), path, lineno), parts[1], lineno)
-        return queries
-    for lineno, obj in iter_jsonl(path):
+def _add_query(queries: Queries, first: dict[str, int], qid: str, text: str, origin: str | Path, at: int,
+               unit: str = "line") -> None:
+    if qid in queries:
+        raise DataFormatError(f"duplicate query id {qid!r} (first at {unit} {first[qid]})", origin, at)
+    queries[qid] = text
+    first[qid] = at
+
+
+def _queries_from_records(records: Iterable[tuple[int, Any]], origin: str | Path, unit: str) -> Queries:
+    """Queries from ``(line or row, record)`` pairs (JSONL lines, dataset rows)."""
+    queries: Queries = {}
+    first: dict[str, int] = {}
+    for lineno, obj in records:
         id_key, qid = _pick(obj, QUERY_ID_KEYS)
         if id_key is None:
             raise DataFormatError(
-                f"query has no id; expected one of {', '.join(QUERY_ID_KEYS)}", path, lineno)
+                f"query has no id; expected one of {', '.join(QUERY_ID_KEYS)}", origin, lineno)
         text_key, text = _pick(obj, QUERY_TEXT_KEYS)
         if text_key is None or not isinstance(text, str):
             raise DataFormatError(
-                f"query {qid!r} has no text; expected one of {', '.join(QUERY_TEXT_KEYS)}", path, lineno)
-        add(check_query_id(qid, path, lineno), text, lineno)
+                f"query {qid!r} has no text; expected one of {', '.join(QUERY_TEXT_KEYS)}", origin, lineno)
+        _add_query(queries, first, check_query_id(qid, origin, lineno), text, origin, lineno, unit)
     return queries
 
 

@@ -8,7 +8,8 @@ A variant is named by a string (the CLI's ``--queries``):
   for a local dataset (``bright:TASK@DIR``), from ``DIR/<task>/<variant>.jsonl[.gz]`` (or
   ``.parquet``), rows ``{id, query}`` exactly as the Hub config. Every query must be covered; a missing
   file or query is an error naming what is needed — never a silent fall-back to the original queries;
-* a file of rewritten queries (anything with a path separator or a file suffix, or an existing file).
+* a file of rewritten queries (anything with a path separator or a file suffix, or an existing file),
+  or a Hugging Face dataset of them keyed by query id (``hf:NAME[...]``, :mod:`reasonir.hf_spec`).
 
 Accepted files:
 
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import logging
 import os
 from pathlib import Path
@@ -36,6 +38,7 @@ from typing import Any
 
 from .data import BRIGHT_HUB_ID, Dataset, bright_variant_file, read_bright_rows
 from .errors import ConfigError, DataFormatError, require
+from .hf_spec import is_hf_spec
 from .ids import check_query_id
 from .io import QUERY_ID_KEYS, QUERY_TEXT_KEYS, parse_json, read_queries
 
@@ -63,10 +66,12 @@ _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012345678
 
 
 def is_variant_file(variant: str | os.PathLike) -> bool:
-    """Whether ``variant`` names a file (a path object, a separator, a file suffix, or an existing file)."""
+    """Whether ``variant`` names a file (a path object, a separator, a file suffix, or an existing file)
+    or a Hugging Face dataset (``hf:...``), rather than a named variant."""
     if not isinstance(variant, str):
         return True
-    return ("/" in variant or os.sep in variant or variant.endswith(_FILE_SUFFIXES) or Path(variant).is_file())
+    return (is_hf_spec(variant) or "/" in variant or os.sep in variant or variant.endswith(_FILE_SUFFIXES)
+            or Path(variant).is_file())
 
 
 def variant_config(variant: str | None) -> str | None:
@@ -112,6 +117,8 @@ def load_query_variant(path: str | os.PathLike, dataset: Dataset) -> tuple[str, 
         FileNotFoundError: no such file.
         DataFormatError: a file of none of the accepted shapes.
     """
+    if is_hf_spec(path):   # a Hugging Face dataset of rewritten queries, by query id
+        return "by_id", read_queries(path)
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"{p}: no such query-variant file")
@@ -230,8 +237,11 @@ def _apply_named(dataset: Dataset, config: str, mode: str, separator: str) -> Da
 
 
 def file_sha256(path: str | os.PathLike) -> str:
-    """SHA-256 of a file's bytes (for manifests)."""
+    """SHA-256 of a file's bytes, or of the queries of an ``hf:`` dataset (for manifests)."""
     h = hashlib.sha256()
+    if is_hf_spec(path):
+        h.update(json.dumps(read_queries(path), ensure_ascii=False, sort_keys=True).encode("utf-8"))
+        return h.hexdigest()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)

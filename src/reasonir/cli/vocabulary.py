@@ -83,7 +83,9 @@ SHARED: tuple[Term, ...] = (
     Term("--qrels", "relevance judgements (TREC or BEIR TSV)"),
     Term("--run", "a TREC run file", replaces=("--runs (rag-datastore)",)),
     Term("--metrics", "comma-separated metrics (`ndcg@10`, or ir_measures' `nDCG@10`, `R@100`, `RR@10`)"),
-    Term("--corpus", "documents: JSONL, TSV (`id<TAB>text`), BEIR folder, parquet or `hf:NAME`"),
+    Term("--corpus", "documents: JSONL, TSV (`id<TAB>text`), BEIR folder, parquet or "
+                     "`hf:NAME[:CONFIG][@SPLIT][?text=F&id=F]` (the one `hf:` syntax of corpora, queries and "
+                     "synthesizer inputs)"),
     Term("--index", "an index folder (positional INDEX_DIR where the index is the subject)",
          replaces=("--index-dir (demo)",)),
     Term("--data", "a local copy of a benchmark (instead of the Hugging Face Hub)"),

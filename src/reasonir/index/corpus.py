@@ -2,8 +2,8 @@
 
 Sources: a JSONL file (``.jsonl``/``.jsonl.gz``), a TSV collection (``id<TAB>text``, ``.tsv[.gz]``), a
 BEIR folder (its ``corpus.jsonl[.gz]`` or ``corpus.parquet``), a parquet file, or a Hugging Face dataset
-given as ``hf:NAME[:CONFIG][@SPLIT]``
-(``NAME`` may also be a folder written by ``Dataset.save_to_disk``), or documents in memory: an
+given in the one ``hf:`` syntax of :mod:`reasonir.hf_spec` (``hf:NAME[:CONFIG][@SPLIT][?text=F&id=F...]``;
+``NAME`` may also be a folder written by ``Dataset.save_to_disk``), or documents in memory: an
 iterable of :class:`~reasonir.types.Document` or of records, or a ``{doc_id: text | record}`` mapping
 (BEIR's in-memory corpus). Records use the same fields as :func:`reasonir.io.document_from_record`
 (``_id|id|docid|doc_id``, ``title``, ``text|contents|content``), and in-memory ids pass the same checks
@@ -25,6 +25,7 @@ from typing import Any
 
 from ..errors import ConfigError, DataFormatError, InputError, require
 from ..fileio import is_tsv_corpus, iter_tsv_corpus
+from ..hf_spec import HFSpec, hf_records, is_hf_spec, load_hf_dataset, parse_hf_spec
 from ..ids import check_doc_id
 from ..io import document_from_record, iter_jsonl
 from ..types import Document
@@ -42,6 +43,7 @@ class CorpusSource:
         config: HF dataset config name, if any.
         split: HF split (default ``"train"``; BEIR-on-Hub corpora use ``"corpus"``).
         documents: the checked documents (``"memory"`` only).
+        hf: the parsed ``hf:`` spec (``"hf"`` only).
     """
 
     spec: str
@@ -50,6 +52,7 @@ class CorpusSource:
     config: str | None = None
     split: str = "train"
     documents: tuple[Document, ...] = field(default=(), repr=False, compare=False)
+    hf: HFSpec | None = field(default=None, repr=False, compare=False)
 
 
 #: the name in-memory documents are given in error messages (``documents[3]: ...``)
@@ -59,7 +62,7 @@ Corpus = str | os.PathLike | Iterable[Any] | Mapping[str, Any]
 
 
 def resolve_corpus(spec: Corpus | CorpusSource) -> CorpusSource:
-    """Resolve a corpus spec (file, BEIR folder, parquet, ``hf:NAME[:CONFIG][@SPLIT]``) or documents in memory.
+    """Resolve a corpus spec (file, BEIR folder, parquet, ``hf:NAME[:CONFIG][@SPLIT][?...]``) or documents in memory.
 
     Raises:
         FileNotFoundError: when a local path does not exist or a folder holds no corpus file.
@@ -72,17 +75,9 @@ def resolve_corpus(spec: Corpus | CorpusSource) -> CorpusSource:
     if not isinstance(spec, (str, os.PathLike)):
         return memory_source(spec)
     text = str(spec)
-    if text.startswith("hf:"):
-        name = text[3:]
-        split = "train"
-        if "@" in name:
-            name, split = name.rsplit("@", 1)
-        config = None
-        if ":" in name and not Path(name).exists():
-            name, config = name.split(":", 1)
-        if not name:
-            raise ConfigError(f"corpus {text!r}: expected hf:NAME[:CONFIG][@SPLIT], e.g. hf:BeIR/scifact:corpus@corpus")
-        return CorpusSource(text, "hf", name, config, split)
+    if is_hf_spec(text):
+        hf = parse_hf_spec(text)
+        return CorpusSource(text, "hf", hf.name, hf.config, hf.split, hf=hf)
     path = Path(text)
     if path.is_dir():
         for name in ("corpus.jsonl", "corpus.jsonl.gz", "corpus.parquet"):
@@ -161,9 +156,12 @@ def fingerprint(source: CorpusSource) -> str:
             h.update(json.dumps([d.id, d.title, d.text, d.metadata], ensure_ascii=False, sort_keys=True).encode())
             h.update(b"\n")
         return "sha256:" + h.hexdigest()
-    ds = _load_hf(source)
+    ds = load_hf_dataset(_hf(source))
     fp = getattr(ds, "_fingerprint", None)
-    return f"hf:{fp}" if fp else f"hf:{source.path}:{source.config}:{source.split}:{len(ds)}"
+    hf = _hf(source)
+    mapping = f":text={hf.text}:id={hf.id}:title={hf.title}" if (hf.text or hf.id or hf.title) else ""
+    return (f"hf:{fp}{mapping}" if fp else
+            f"hf:{source.path}:{source.config}:{source.split}:{len(ds)}{mapping}")
 
 
 def iter_documents(source: CorpusSource) -> Iterator[tuple[Document, str]]:
@@ -189,8 +187,7 @@ def iter_documents(source: CorpusSource) -> Iterator[tuple[Document, str]]:
         for row, rec in enumerate(_parquet_records(source.path), start=1):
             yield document_from_record(rec, source.path, row), f"{source.path} row {row}"
     else:
-        ds = _load_hf(source)
-        for row, rec in enumerate(ds, start=1):
+        for row, rec in hf_records(_hf(source), text_field="text"):
             yield document_from_record(rec, source.spec, row), f"{source.spec} row {row}"
 
 
@@ -205,13 +202,6 @@ def _parquet_records(path: str) -> Iterator[dict]:
         raise DataFormatError(f"cannot read this parquet file ({exc})", path) from None
 
 
-def _load_hf(source: CorpusSource):
-    datasets = require("datasets", "hf")
-    if Path(source.path).is_dir():
-        ds = datasets.load_from_disk(source.path)
-        if isinstance(ds, datasets.DatasetDict):
-            if source.split not in ds:
-                raise ConfigError(f"{source.spec}: split {source.split!r} not found; splits: {', '.join(ds)}")
-            ds = ds[source.split]
-        return ds
-    return datasets.load_dataset(source.path, source.config, split=source.split)
+def _hf(source: CorpusSource) -> HFSpec:
+    """The parsed spec of an ``hf`` source (also for a source made by hand without one)."""
+    return source.hf or HFSpec(source.spec, source.path, source.config, source.split)

@@ -39,7 +39,7 @@ class SynthesizeConfig:
     out: str = field(metadata={"help": "output folder (train.jsonl, stats.json, config.json, ...)"})
     input: list[str] = field(default_factory=list, metadata={
         "help": "documents: JSONL / BEIR folder / parquet, beir:PATH, bright:TASK[@DIR], "
-                "hf:NAME?config=C&split=S&text=FIELD&id=FIELD"})
+                "hf:NAME[:CONFIG][@SPLIT][?text=FIELD&id=FIELD]"})
     kinds: list[str] = field(default_factory=lambda: ["hq"], metadata={
         "help": "what to generate: hq (hard queries from documents), vl (varied-length pairs)", "choices": KINDS})
     # LLM ------------------------------------------------------------------------------------------

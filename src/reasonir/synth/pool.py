@@ -14,12 +14,12 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs
 
 import numpy as np
 
-from ..errors import ConfigError, DataFormatError, require
-from ..io import document_from_record, read_corpus
+from ..errors import ConfigError, DataFormatError
+from ..hf_spec import hf_records, parse_hf_spec
+from ..io import ID_KEYS, document_from_record, read_corpus
 from ..types import Document
 
 logger = logging.getLogger(__name__)
@@ -35,7 +35,8 @@ def read_documents(spec: str, limit: int | None = None) -> list[Document]:
 
     * a path (JSONL / ``.jsonl.gz`` / parquet file or BEIR folder), or ``beir:PATH``;
     * ``bright:TASK`` (the Hub's ``xlangai/BRIGHT`` documents) or ``bright:TASK@DIR`` (local files);
-    * ``hf:NAME?config=C&split=S&text=FIELD&id=FIELD&title=FIELD`` (any Hugging Face dataset).
+    * ``hf:NAME[:CONFIG][@SPLIT][?text=FIELD&id=FIELD&title=FIELD&revision=R]`` (any Hugging Face
+      dataset, in the one syntax of :mod:`reasonir.hf_spec`; rows without an id are numbered from 0).
 
     Raises:
         ConfigError: for a malformed spec; DataFormatError / FileNotFoundError for bad files.
@@ -49,30 +50,22 @@ def read_documents(spec: str, limit: int | None = None) -> list[Document]:
         task, at, directory = rest.partition("@")
         docs = load_bright(task, directory=directory if at else None).require_corpus()
     elif sep and scheme == "hf":
-        docs = _read_hf(rest, limit)
+        docs = _read_hf(spec, limit)
     else:
         docs = read_corpus(spec)
     return docs[:limit] if limit else docs
 
 
-def _read_hf(rest: str, limit: int | None) -> list[Document]:
-    name, _, query = rest.partition("?")
-    opts = {k: v[-1] for k, v in parse_qs(query).items()}
-    unknown = set(opts) - {"config", "split", "text", "id", "title", "revision"}
-    if not name or unknown:
-        raise ConfigError(f"hf:{rest}: expected hf:NAME?config=C&split=S&text=FIELD&id=FIELD&title=FIELD"
-                          + (f" (unknown option(s) {sorted(unknown)})" if unknown else ""))
-    datasets = require("datasets", "hf")
-    ds = datasets.load_dataset(name, opts.get("config"), split=opts.get("split", "train"),
-                               revision=opts.get("revision"))
-    text_f, id_f, title_f = opts.get("text", "text"), opts.get("id"), opts.get("title")
+def _read_hf(spec: str, limit: int | None) -> list[Document]:
+    """Documents of an ``hf:`` spec (:mod:`reasonir.hf_spec`); rows without an id are numbered from 0."""
+    hf = parse_hf_spec(spec)
     docs = []
-    for i, row in enumerate(ds):
-        if limit and i >= limit:
+    for row, rec in hf_records(hf, text_field="text"):
+        if limit and row > limit:
             break
-        rec = {"_id": row[id_f] if id_f else str(i), "text": row.get(text_f),
-               "title": row.get(title_f, "") if title_f else row.get("title", "")}
-        docs.append(document_from_record(rec, f"hf:{name}", i + 1))
+        if not any(rec.get(k) is not None for k in ID_KEYS):
+            rec["_id"] = str(row - 1)
+        docs.append(document_from_record(rec, spec, row))
     return docs
 
 

@@ -52,7 +52,8 @@ class _BuildFields:
 
     corpus: str = field(metadata={
         "positional": True,
-        "help": "JSONL file, TSV file (id<TAB>text), BEIR folder, parquet file or hf:NAME[:CONFIG][@SPLIT]"})
+        "help": "JSONL file, TSV file (id<TAB>text), BEIR folder, parquet file or "
+                "hf:NAME[:CONFIG][@SPLIT][?text=FIELD&id=FIELD&title=FIELD]"})
     index_dir: str = field(metadata={"positional": True, "help": "index directory to create"})
     model: str = field(default="minilm", metadata={"help": "encoder: minilm, smollm2, hash, a Hub id or a folder"})
     dtype: str = field(default="auto", metadata={

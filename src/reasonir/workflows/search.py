@@ -33,7 +33,8 @@ class SearchConfig:
     index_dir: str = field(metadata={"positional": True, "help": "an index built by `reasonir index build`"})
     query: str | None = field(default=None, metadata={"positional": True, "help": "one query (or use --queries)"})
     queries: str | None = field(default=None, metadata={
-        "help": "queries file (JSONL _id/text or TSV) for batch search"})
+        "help": "queries for batch search: JSONL (_id/text), TSV (id<TAB>text) or "
+                "hf:NAME[:CONFIG][@SPLIT][?text=FIELD&id=FIELD]"})
     out: str | None = field(default=None, metadata={
         "help": "write the batch run here (TREC format); without --out or --qrels it goes to stdout"})
     top_k: int = field(default=10, metadata={"short": "-k", "aliases": ("k",), "help": "results per query"})
