@@ -21,7 +21,7 @@ from ..errors import require
 from ..types import Document
 from .config import SynthesizeConfig
 from .negatives import mining_corpus
-from .pipeline import LLMFactory, SynthesisResult, finish, make_stage, prepare, read_inputs, stage_names
+from .stages import LLMFactory, SynthesisResult, finish, make_stage, prepare, read_inputs, stage_names
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ class RayStage:
     """A callable Ray Data actor wrapping one record stage.
 
     Args:
-        name: stage name (see :func:`reasonir.synth.pipeline.stage_names`).
+        name: stage name (see :func:`reasonir.synth.stages.stage_names`).
         cfg: the configuration as a dict.
         llm_factory: builds the actor's LLM.
         corpus: the mining corpus as ``(id, text, title)`` tuples (``mine`` only).

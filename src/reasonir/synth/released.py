@@ -133,8 +133,8 @@ def convert_released(cfg: Any):
     """``reasonir synthesize --released hq|vl``: write the resolved subset like a synthesis run."""
     from ..io import write_json
     from ..trainio import write_sentence_transformers, write_train_examples
-    from .pipeline import SynthesisResult
     from .pool import word_count
+    from .stages import SynthesisResult
     from .stats import length_summary
 
     docs = load_bright_documents(cfg.bright_documents) if cfg.released == "hq" else None
