@@ -14,9 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .bright_files import BRIGHT_HUB_ID as BRIGHT_HUB_ID
+from .bright_files import bright_variant_file as bright_variant_file
+from .bright_files import find_config_file as _find
+from .bright_files import read_bright_rows as read_bright_rows
 from .errors import ConfigError, DataFormatError, require
 from .ids import check_doc_id, check_query_id, check_unique_ids
-from .io import document_from_record, iter_jsonl, read_corpus, read_parquet_rows, read_qrels, read_queries
+from .io import document_from_record, read_corpus, read_qrels, read_queries
+from .query_variants import apply_query_variant
 from .types import Document, ExcludedIds, Qrels, Queries
 
 logger = logging.getLogger(__name__)
@@ -27,7 +32,6 @@ BRIGHT_TASKS: tuple[str, ...] = (
 )
 #: Tasks that have a long-document setting (``long_documents`` config, ``gold_ids_long``).
 BRIGHT_LONG_TASKS: tuple[str, ...] = BRIGHT_TASKS[:7] + ("pony",)
-BRIGHT_HUB_ID = "xlangai/BRIGHT"
 #: Pinned dataset revision (the one MTEB's BRIGHT tasks pin); override with ``revision=``.
 BRIGHT_REVISION = "3066d29c9651a576c8aba4832d249807b181ecae"
 
@@ -168,27 +172,6 @@ def bright_from_examples(task: str, examples: list[dict[str, Any]], corpus: list
                    task=task, long_documents=long_documents)
 
 
-def _find(directory: Path, stems: tuple[str, ...]) -> Path | None:
-    for stem in stems:
-        for suffix in (".jsonl", ".jsonl.gz", ".parquet"):
-            if (directory / f"{stem}{suffix}").exists():
-                return directory / f"{stem}{suffix}"
-    return None
-
-
-def read_bright_rows(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """The rows of a local BRIGHT config file (``.jsonl``, ``.jsonl.gz`` or ``.parquet``)."""
-    p = Path(path)
-    if p.suffix == ".parquet":
-        return read_parquet_rows(p)
-    return [obj for _, obj in iter_jsonl(p)]
-
-
-def bright_variant_file(task_dir: str | os.PathLike, config: str) -> Path | None:
-    """``task_dir/<config>.jsonl[.gz]`` / ``.parquet`` (a local copy of a Hub config), or ``None``."""
-    return _find(Path(task_dir), (config,))
-
-
 def load_bright_local(task: str, directory: str | os.PathLike, long_documents: bool = False,
                       documents: str | os.PathLike | None = None, with_corpus: bool = True) -> Dataset:
     """Load a BRIGHT task from local files.
@@ -244,8 +227,6 @@ def load_bright(task: str, long_documents: bool = False, *, directory: str | os.
     else:
         ds = _load_bright_hub(task, long_documents, documents, revision, cache_dir, with_corpus)
     if query_variant:
-        from .query_variants import apply_query_variant
-
         ds = apply_query_variant(ds, query_variant)
     return ds
 
@@ -309,8 +290,6 @@ def parse_dataset_spec(spec: str, split: str = "test", long_documents: bool = Fa
     if scheme == "beir":
         ds = load_beir(rest, split=split)
         if queries:
-            from .query_variants import apply_query_variant
-
             ds = apply_query_variant(ds, queries)
         return ds
     if scheme == "bright":

@@ -34,13 +34,16 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .data import BRIGHT_HUB_ID, Dataset, bright_variant_file, read_bright_rows
+from .bright_files import BRIGHT_HUB_ID, bright_variant_file, read_bright_rows
 from .errors import ConfigError, DataFormatError, require
 from .hf_spec import is_hf_spec
 from .ids import check_query_id
 from .io import QUERY_ID_KEYS, QUERY_TEXT_KEYS, parse_json, read_queries
+
+if TYPE_CHECKING:                     # annotations only: data imports this module to apply variants
+    from .data import Dataset
 
 #: how a rewritten text stands in for the original query
 REWRITE_MODES = ("replace", "append")
