@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import random
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigError
@@ -17,6 +18,27 @@ logger = logging.getLogger(__name__)
 LLM_OPTION_FIELDS = {"concurrency": "concurrency", "timeout": "timeout", "max_retries": "max_retries",
                      "batch_size": "batch_size", "llm_device": "device", "llm_dtype": "dtype"}
 _VLLM_DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
+
+
+@dataclass
+class LLMBackendFields:
+    """The LLM backend options of an LLM-using command: the response cache and :data:`LLM_OPTION_FIELDS`.
+
+    A command's config lists it before its own trailing fields (``class C(LLMBackendFields, _Fields)``),
+    so the flags keep their place in ``--help`` and config files: after the fields of ``_Fields``.
+    """
+
+    llm_cache: str | None = field(default=None, metadata={
+        "help": "LLM response cache: a SQLite path, or 'off' (default: $REASONIR_LLM_CACHE or the user cache)"})
+    concurrency: int | None = field(default=None, metadata={"help": "HTTP backends: requests in flight"})
+    timeout: float | None = field(default=None, metadata={"help": "HTTP backends: seconds per request"})
+    max_retries: int | None = field(default=None, metadata={"help": "HTTP backends: retries per request"})
+    batch_size: int | None = field(default=None, metadata={"help": "local backends: prompts per batch"})
+    llm_device: str | None = field(default=None, metadata={
+        "aliases": ("device",), "help": "local LLM device: cpu, cuda, cuda:1, auto"})
+    llm_dtype: str | None = field(default=None, metadata={
+        "aliases": ("dtype",), "help": "local LLM compute dtype (transformers, vLLM; auto: fp32 on CPU, bf16 on GPU)",
+        "choices": ("auto", "fp32", "bf16", "fp16")})
 
 
 def open_llm(cfg: Any, spec: str | None = None) -> CachedLLM:

@@ -49,7 +49,7 @@ from ..rerank import (
     rerank_run,
 )
 from ..types import Run
-from ._llm import llm_report, open_llm, sample_queries
+from ._llm import LLMBackendFields, llm_report, open_llm, sample_queries
 from .retrieve import DEFAULT_REPORT_METRICS
 
 logger = logging.getLogger(__name__)
@@ -60,10 +60,8 @@ _MISSING = object()
 
 
 @dataclass
-class RerankConfig:
-    """Options of ``reasonir rerank``."""
-
-    PRESET_SECTION: ClassVar[str] = "rerank"
+class _RerankFields:
+    """The options of ``reasonir rerank`` listed before the LLM backend options."""
 
     run: str = field(metadata={"help": "first-stage TREC run to rerank"})
     dataset: str = field(metadata={"help": "beir:PATH, bright:TASK (Hub) or bright:TASK@DIR (local, with documents)"})
@@ -119,17 +117,18 @@ class RerankConfig:
     metrics: str = field(default=DEFAULT_REPORT_METRICS, metadata={
         "help": "comma-separated metrics; those deeper than --top-k are not reported (a warning)"})
     ce_max_length: int = field(default=512, metadata={"help": "cross-encoder: tokens per pair"})
-    llm_cache: str | None = field(default=None, metadata={
-        "help": "LLM response cache: a SQLite path, or 'off' (default: $REASONIR_LLM_CACHE or the user cache)"})
-    concurrency: int | None = field(default=None, metadata={"help": "HTTP backends: requests in flight"})
-    timeout: float | None = field(default=None, metadata={"help": "HTTP backends: seconds per request"})
-    max_retries: int | None = field(default=None, metadata={"help": "HTTP backends: retries per request"})
+
+
+@dataclass
+class RerankConfig(LLMBackendFields, _RerankFields):
+    """Options of ``reasonir rerank``."""
+
+    PRESET_SECTION: ClassVar[str] = "rerank"
+
+    # the local batch and device serve a cross-encoder too (same place in the field order as the base's)
     batch_size: int | None = field(default=None, metadata={"help": "local LLM / cross-encoder: batch size"})
     llm_device: str | None = field(default=None, metadata={
         "aliases": ("device",), "help": "local LLM or cross-encoder device: cpu, cuda, cuda:1, auto"})
-    llm_dtype: str | None = field(default=None, metadata={
-        "aliases": ("dtype",), "help": "local LLM compute dtype (transformers, vLLM; auto: fp32 on CPU, bf16 on GPU)",
-        "choices": ("auto", "fp32", "bf16", "fp16")})
     preset: str | None = field(default=None, metadata={
         "help": "settings profile: paper = ReasonIR's published settings; or a folder of <command>.yaml files"})
 

@@ -20,17 +20,14 @@ from ..data import parse_dataset_spec
 from ..io import write_jsonl
 from ..outputs import check_output_file
 from ..rewrite import REWRITE_MODES, QueryRewriter, RewrittenQuery, rewrite_prompts
-from ._llm import llm_report, open_llm, sample_queries
+from ._llm import LLMBackendFields, llm_report, open_llm, sample_queries
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
-class RewriteConfig:
-    """Options of ``reasonir rewrite`` (``--preset paper``: ReasonIR's sampling and token budget,
-    ``reasonir/prompts/presets/paper/rewrite.yaml``)."""
-
-    PRESET_SECTION: ClassVar[str] = "rewrite"
+class _RewriteFields:
+    """The options of ``reasonir rewrite`` listed before the LLM backend options."""
 
     dataset: str = field(metadata={"help": "beir:PATH, bright:TASK (Hub) or bright:TASK@DIR (local)"})
     out: str = field(metadata={"help": "output JSONL of rewritten queries"})
@@ -52,17 +49,15 @@ class RewriteConfig:
                 "or a rewritten-query FILE (see `reasonir retrieve --help`)"})
     sample_queries: int = field(default=0, metadata={"help": "rewrite a fixed random sample of N queries (0 = all)"})
     sample_seed: int = field(default=0, metadata={"help": "seed of --sample-queries"})
-    llm_cache: str | None = field(default=None, metadata={
-        "help": "LLM response cache: a SQLite path, or 'off' (default: $REASONIR_LLM_CACHE or the user cache)"})
-    concurrency: int | None = field(default=None, metadata={"help": "HTTP backends: requests in flight"})
-    timeout: float | None = field(default=None, metadata={"help": "HTTP backends: seconds per request"})
-    max_retries: int | None = field(default=None, metadata={"help": "HTTP backends: retries per request"})
-    batch_size: int | None = field(default=None, metadata={"help": "local backends: prompts per batch"})
-    llm_device: str | None = field(default=None, metadata={
-        "aliases": ("device",), "help": "local LLM device: cpu, cuda, cuda:1, auto"})
-    llm_dtype: str | None = field(default=None, metadata={
-        "aliases": ("dtype",), "help": "local LLM compute dtype (transformers, vLLM; auto: fp32 on CPU, bf16 on GPU)",
-        "choices": ("auto", "fp32", "bf16", "fp16")})
+
+
+@dataclass
+class RewriteConfig(LLMBackendFields, _RewriteFields):
+    """Options of ``reasonir rewrite`` (``--preset paper``: ReasonIR's sampling and token budget,
+    ``reasonir/prompts/presets/paper/rewrite.yaml``)."""
+
+    PRESET_SECTION: ClassVar[str] = "rewrite"
+
     prompt_template: list[str] = field(default_factory=list, metadata={
         "help": "replace prompt templates: FILE (the user message) or NAME=FILE, NAME one of system, user, "
                 "length_clause; placeholders in reasonir.prompts.rewrite"})
