@@ -7,7 +7,7 @@ PKG = Path(__file__).resolve().parents[1] / "src" / "reasonir"
 
 LAYERS = {
     0: {"types", "errors", "io", "config", "prompts", "analysis", "_logging", "embedded", "trainio", "netguard", "hf_spec",
-        "outputs", "ids", "fileio", "__init__", "config_paths", "config_aliases", "bright_files"},
+        "outputs", "ids", "fileio", "__init__", "config_paths", "config_aliases", "bright_files", "versions"},
     1: {"data", "evaluate", "llm", "query_variants", "significance"},
     2: {"encode"},
     3: {"retrieve", "rerank", "rewrite", "index", "synth", "train"},

@@ -25,14 +25,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import platform
 from collections.abc import Iterable, Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from ..errors import DataFormatError
 from ..io import write_json
+from ..versions import installed_versions
 
 FORMAT = "reasonir-index"
 FORMAT_VERSION = 1
@@ -56,14 +55,8 @@ class IndexNotFoundError(FileNotFoundError):
 
 
 def package_versions() -> dict[str, str]:
-    """Installed versions of the packages that matter for reproducing an index."""
-    out = {"python": platform.python_version()}
-    for name in VERSIONED_PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return out
+    """Installed versions of the packages that matter for reproducing an index (and Python's)."""
+    return installed_versions(VERSIONED_PACKAGES, python=True)
 
 
 def canonical_json(obj: Any) -> bytes:

@@ -17,8 +17,6 @@ side; everything else is encoded. ``config.json`` records the fingerprint of tho
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -29,14 +27,19 @@ import numpy as np
 
 from ..config import to_dict
 from ..errors import ConfigError
-from ..index.encoding import fingerprint_identity
+from ..index.embedding_folder import inputs_state, load_encoded, plan_shards, reusable_shards, shard_matches
+from ..index.encoding import fingerprint_identity, write_shard
 from ..index.state import fsync_dir
-from ..io import atomic_write, read_corpus, read_queries, write_json
+from ..io import read_corpus, read_queries, write_json
 from ..outputs import check_output_dir, writing
+from ..versions import installed_versions
 
 logger = logging.getLogger(__name__)
 
 SIDES = ("document", "query")
+#: the packages whose versions config.json records
+VERSIONED_PACKAGES = ("reasonir", "numpy", "torch", "transformers", "sentence-transformers")
+__all__ = ["SIDES", "EncodeConfig", "EncodeOutcome", "load_encoded", "run_encode"]
 
 
 @dataclass
@@ -83,83 +86,6 @@ def _load_texts(cfg: EncodeConfig) -> tuple[list[str], list[str], str]:
     return [d.id for d in docs], [d.full_text for d in docs], cfg.corpus
 
 
-def _shard_key(identity: dict[str, Any], instruction: str, side: str, ids: list[str], texts: list[str]) -> str:
-    """sha256 over everything that determines a shard's vectors: encoder, instruction, side, ids and texts in order."""
-    h = hashlib.sha256(json.dumps([identity, instruction, side], sort_keys=True, default=str).encode("utf-8"))
-    for doc_id, text in zip(ids, texts):
-        for s in (doc_id, text):
-            b = s.encode("utf-8", "surrogatepass")
-            h.update(len(b).to_bytes(8, "little"))
-            h.update(b)
-    return h.hexdigest()
-
-
-def _plan(cfg: EncodeConfig, identity: dict[str, Any], ids: list[str], texts: list[str]) -> list[dict[str, Any]]:
-    """One entry per shard: file name, first row, rows and the key of its inputs."""
-    plan = []
-    for s, start in enumerate(range(0, len(ids), cfg.shard_size)):
-        end = min(len(ids), start + cfg.shard_size)
-        plan.append({"file": f"embeddings-{s:05d}.npy", "start": start, "rows": end - start,
-                     "key": _shard_key(identity, cfg.instruction or "", cfg.side, ids[start:end], texts[start:end])})
-    return plan
-
-
-def _clear(out: Path) -> None:
-    """Remove every file an encoding writes in ``out`` (nothing else)."""
-    for name in ("config.json", "progress.json", "ids.json"):
-        (out / name).unlink(missing_ok=True)
-    for pattern in ("embeddings-*.npy", ".embeddings-*.tmp", ".config.json.*.tmp", ".progress.json.*.tmp",
-                    ".ids.json.*.tmp"):
-        for old in out.glob(pattern):
-            old.unlink()
-
-
-def _reusable(out: Path, state: dict[str, Any], overwrite: bool) -> dict[str, str]:
-    """``{shard file: input key}`` of shards an interrupted run of these very inputs finished (see module doc).
-
-    Raises:
-        ConfigError: ``out`` holds a finished encoding (without ``overwrite``) or a partial one of other inputs.
-    """
-    if overwrite:
-        _clear(out)                    # --overwrite starts from an empty output: nothing is reused
-        return {}
-    if (out / "config.json").exists():
-        raise ConfigError(f"{out} already holds a finished encoding; pass --overwrite true or choose another folder")
-    progress_file = out / "progress.json"
-    if not progress_file.exists():
-        _clear(out)                    # shards with no record of their inputs are never trusted
-        return {}
-    try:
-        previous = json.loads(progress_file.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError):
-        previous = None
-    if not isinstance(previous, dict) or previous.get("fingerprint") != state["fingerprint"]:
-        raise ConfigError(f"{out} holds a partial encoding of other texts or with another model or instruction; "
-                          "pass --overwrite true to discard it, or choose another folder")
-    done = previous.get("done")
-    return dict(done) if isinstance(done, dict) else {}
-
-
-def _load_shard(path: Path, rows: int, dim: int) -> bool:
-    try:
-        arr = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError):
-        return False
-    return arr.shape == (rows, dim)
-
-
-def _versions() -> dict[str, str]:
-    import importlib.metadata as md
-
-    out = {}
-    for pkg in ("reasonir", "numpy", "torch", "transformers", "sentence-transformers"):
-        try:
-            out[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            continue
-    return out
-
-
 def run_encode(cfg: EncodeConfig, encoder: Any = None) -> EncodeOutcome:
     """Embed ``cfg.corpus`` into ``cfg.out`` (resumable; see the module docstring).
 
@@ -185,15 +111,11 @@ def run_encode(cfg: EncodeConfig, encoder: Any = None) -> EncodeOutcome:
                                batch_size=cfg.batch_size)
     fingerprint = encoder.fingerprint()
     identity = fingerprint_identity(fingerprint)
-    plan = _plan(cfg, identity, ids, texts)
-    inputs = {"encoder": identity, "instruction": cfg.instruction or "", "side": cfg.side, "count": len(ids),
-              "shard_size": cfg.shard_size, "shards": [p["key"] for p in plan]}
-    state = {"fingerprint": hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode("utf-8")).hexdigest(),
-             "encoder": identity, "instruction": cfg.instruction or "", "side": cfg.side, "count": len(ids),
-             "shard_size": cfg.shard_size}
+    plan = plan_shards(cfg.shard_size, identity, cfg.instruction or "", cfg.side, ids, texts)
+    state = inputs_state(identity, cfg.instruction or "", cfg.side, len(ids), cfg.shard_size, plan)
     out.mkdir(parents=True, exist_ok=True)
     progress_file = out / "progress.json"
-    done = _reusable(out, state, cfg.overwrite)
+    done = reusable_shards(out, state, cfg.overwrite)
     with writing("the encoding progress record", progress_file):
         write_json(progress_file, {**state, "done": done})
 
@@ -203,14 +125,13 @@ def run_encode(cfg: EncodeConfig, encoder: Any = None) -> EncodeOutcome:
         name, start, rows = shard["file"], shard["start"], shard["rows"]
         path = out / name
         entry = {"file": name, "rows": rows, "key": shard["key"]}
-        if done.get(name) == shard["key"] and _load_shard(path, rows, encoder.dim):
+        if done.get(name) == shard["key"] and shard_matches(path, rows, encoder.dim):
             shards.append(entry)
             logger.info("%s: already encoded from these texts with this encoder, kept", name)
             continue
         vectors = encode(texts[start:start + rows], instruction=cfg.instruction, batch_size=cfg.batch_size)
         with writing(f"embedding shard {name}", path):
-            with atomic_write(path, "wb") as fh:
-                np.save(fh, np.ascontiguousarray(vectors, dtype=np.float32), allow_pickle=False)
+            write_shard(path, np.asarray(vectors, dtype=np.float32))
             done[name] = shard["key"]
             write_json(progress_file, {**state, "done": done})
         shards.append(entry)
@@ -221,7 +142,7 @@ def run_encode(cfg: EncodeConfig, encoder: Any = None) -> EncodeOutcome:
               "dtype": "float32", "normalized": True, "shards": shards, "ids": "ids.json",
               "inputs_fingerprint": state["fingerprint"],
               "seconds": round(seconds, 3), "texts_per_second": round(encoded / seconds, 2) if seconds else None,
-              "versions": _versions()}
+              "versions": installed_versions(VERSIONED_PACKAGES)}
     with writing("the encoding's ids.json and config.json", out):
         write_json(out / "ids.json", ids, indent=None)
         write_json(out / "config.json", config)      # the commit point: written last
@@ -230,18 +151,3 @@ def run_encode(cfg: EncodeConfig, encoder: Any = None) -> EncodeOutcome:
     logger.info("encoded %d of %d texts in %.1fs into %s", encoded, len(ids), seconds, out)
     return EncodeOutcome(out_dir=out, count=len(ids), dim=encoder.dim, seconds=seconds, encoded=encoded,
                          config=config)
-
-
-def load_encoded(out_dir: str | Path) -> tuple[list[str], np.ndarray]:
-    """Read a finished ``reasonir encode`` folder: ``(ids, vectors [n, d])`` (shards memory-mapped, stacked)."""
-    out = Path(out_dir)
-    cfg_file = out / "config.json"
-    if not cfg_file.exists():
-        raise ConfigError(f"{out}: no config.json; the encoding is unfinished or this is not an encode folder")
-    cfg = json.loads(cfg_file.read_text(encoding="utf-8"))
-    ids = json.loads((out / cfg.get("ids", "ids.json")).read_text(encoding="utf-8"))
-    parts = [np.load(out / s["file"], mmap_mode="r", allow_pickle=False) for s in cfg["shards"]]
-    vectors = np.concatenate(parts) if parts else np.zeros((0, cfg["dim"]), dtype=np.float32)
-    if vectors.shape[0] != len(ids):
-        raise ConfigError(f"{out}: {vectors.shape[0]} vectors for {len(ids)} ids")
-    return ids, vectors
