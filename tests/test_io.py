@@ -146,3 +146,24 @@ def test_atomic_write_uses_normal_permissions(tmp_path):
     with atomic_write(tmp_path / "f.txt") as fh:
         fh.write("x")
     assert (os.stat(tmp_path / "f.txt").st_mode & 0o777) == 0o666 & ~rio._UMASK
+
+
+@pytest.mark.parametrize("raw, message", [
+    (b'{"a": 1,\n "b": }', "invalid JSON (Expecting value at line 2 column 7)"),
+    (b"[1, 2]", "expected an index config, got list"),
+    (b'{"a": "\xff"}', "byte 7 is not valid UTF-8"),
+])
+def test_read_json_object_names_the_file_and_the_fault(tmp_path, raw, message):
+    from reasonir.io import read_json_object
+
+    path = _write(tmp_path / "config.json", raw, "wb")
+    with pytest.raises(DataFormatError) as err:
+        read_json_object(path, "an index config")
+    assert message in str(err.value) and str(path) in str(err.value)
+
+
+def test_read_json_object_reads_an_object_with_a_bom(tmp_path):
+    from reasonir.io import read_json_object
+
+    path = _write(tmp_path / "meta.json", "\ufeff" + json.dumps({"k1": 0.9, "ids": ["a"]}))
+    assert read_json_object(path) == {"k1": 0.9, "ids": ["a"]}

@@ -136,6 +136,24 @@ def parse_json(text: str, path: str | os.PathLike | None = None, line: int | Non
     return obj
 
 
+def read_json_object(path: str | os.PathLike, what: str = "a JSON object") -> dict[str, Any]:
+    """The JSON object a whole file holds (a metadata or config file: ``config.json``, ``head.json``...).
+
+    Raises:
+        DataFormatError: naming the file: not UTF-8, invalid JSON (with line and column, see
+            :func:`parse_json`), or JSON that is not an object (the message says ``expected {what}``).
+        OSError: the file cannot be read (missing, a folder, no permission).
+    """
+    try:
+        text = Path(path).read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataFormatError(f"byte {exc.start} is not valid UTF-8; re-encode the file as UTF-8", path) from None
+    obj = parse_json(text, path)
+    if not isinstance(obj, dict):
+        raise DataFormatError(f"expected {what}, got {type(obj).__name__}", path)
+    return obj
+
+
 def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield ``(line_number, object)`` for each non-blank line of a JSONL file.
 

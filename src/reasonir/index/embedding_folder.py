@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
+from ..io import read_json_object
 
 
 def shard_key(identity: dict[str, Any], instruction: str, side: str, ids: list[str], texts: list[str]) -> str:
@@ -106,7 +107,7 @@ def load_encoded(out_dir: str | Path) -> tuple[list[str], np.ndarray]:
     cfg_file = out / "config.json"
     if not cfg_file.exists():
         raise ConfigError(f"{out}: no config.json; the encoding is unfinished or this is not an encode folder")
-    cfg = json.loads(cfg_file.read_text(encoding="utf-8"))
+    cfg = read_json_object(cfg_file, "an encoding config")
     ids = json.loads((out / cfg.get("ids", "ids.json")).read_text(encoding="utf-8"))
     parts = [np.load(out / s["file"], mmap_mode="r", allow_pickle=False) for s in cfg["shards"]]
     vectors = np.concatenate(parts) if parts else np.zeros((0, cfg["dim"]), dtype=np.float32)

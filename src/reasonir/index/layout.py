@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DataFormatError
-from ..io import write_json
+from ..io import read_json_object, write_json
 from ..versions import installed_versions
 
 FORMAT = "reasonir-index"
@@ -92,7 +92,7 @@ def read_config(index_dir: str | os.PathLike) -> dict[str, Any]:
                                  "`reasonir index build` created")
     if not path.exists():
         if (root / PENDING).exists():
-            pending = json.loads((root / PENDING).read_text(encoding="utf-8"))
+            pending = read_json_object(root / PENDING, "an unfinished-operation record")
             raise IndexNotFoundError(
                 f"{root}: the index is not complete: an unfinished `{pending.get('op', 'build')}` was interrupted. "
                 "Rerun the same command to resume it (nothing already encoded is encoded again).")
@@ -100,10 +100,7 @@ def read_config(index_dir: str | os.PathLike) -> dict[str, Any]:
             raise IndexNotFoundError(f"{root}: no such index directory; create one with `reasonir index build`")
         raise IndexNotFoundError(f"{root}: not an index directory (no {CONFIG}); "
                                  "create one with `reasonir index build`")
-    try:
-        cfg = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DataFormatError(f"invalid JSON ({exc.msg})", path, exc.lineno) from None
+    cfg = read_json_object(path, "an index config")
     if cfg.get("format") != FORMAT:
         raise DataFormatError(f"not a reasonir index config (format={cfg.get('format')!r})", path)
     if cfg.get("format_version") != FORMAT_VERSION:

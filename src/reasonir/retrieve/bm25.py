@@ -33,7 +33,7 @@ import numpy as np
 
 from ..analysis import Analyzer, TermIdEncoder
 from ..errors import ConfigError, DataFormatError
-from ..io import atomic_write, write_json
+from ..io import atomic_write, read_json_object, write_json
 from ..types import ExcludedIds, Run, as_queries, as_text_batch
 from .bm25_weights import TermCounts, lucene_idf, weight_matrix
 from .topk import topk_1d
@@ -318,7 +318,7 @@ class BM25Index:
         meta_path = d / "reasonir_bm25.json"
         if not meta_path.exists():
             raise FileNotFoundError(f"{d}: not a complete reasonir BM25 index (no reasonir_bm25.json)")
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        meta = read_json_object(meta_path, "a BM25 index description")
         if meta.get("format_version") != FORMAT_VERSION:
             raise DataFormatError(f"unsupported BM25 index format {meta.get('format_version')} "
                                   f"(this version reads {FORMAT_VERSION}); rebuild the index", meta_path)

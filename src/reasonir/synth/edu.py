@@ -28,7 +28,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from ..errors import ConfigError, DataFormatError, require
-from ..io import atomic_write, iter_jsonl, write_json
+from ..io import atomic_write, iter_jsonl, read_json_object, write_json
 from ..llm.base import LLM, GenerationParams
 from ..prompts.synth import DEFAULT as DEFAULT_PROMPTS
 from ..prompts.synth import SynthPrompts
@@ -253,7 +253,7 @@ class RegressionEduScorer:
         d = Path(directory)
         if not (d / "head.json").exists():
             raise FileNotFoundError(f"{d}: no head.json; train a head with edu_labels=PATH first")
-        meta = json.loads((d / "head.json").read_text(encoding="utf-8"))
+        meta = read_json_object(d / "head.json", "an educational-score head description")
         if meta.get("kind") != "edu-regression" or meta.get("format") != HEAD_FORMAT:
             raise DataFormatError("not an educational-score regression head (kind/format mismatch)", d / "head.json")
         weights = np.load(d / "weights.npy", allow_pickle=False)
