@@ -26,7 +26,7 @@ from typing import Any
 from ..io import write_json
 from .base import Generation, GenerationParams, LLMError, Prompt, ResultCallback, is_chat, single_prompt
 from .openai_compat import OPENAI_BASE_URL, chat_payload, completion_payload, parse_choice
-from .stats import BATCH_DISCOUNT, LLMStats, lookup_price, token_cost
+from .stats import BATCH_DISCOUNT, LLMStats, deliver, lookup_price, token_cost
 from .transport import JSONClient, RetryPolicy
 
 logger = logging.getLogger(__name__)
@@ -195,11 +195,7 @@ class OpenAIBatchLLM:
             for j, gen in zip(group, gens):
                 if gen is None:
                     continue
-                results[j] = gen
-                self.stats.add(calls=1, prompt_tokens=gen.prompt_tokens, completion_tokens=gen.completion_tokens,
-                               cost_usd=gen.metadata["cost_usd"])
-                if on_result is not None:
-                    on_result(j, gen)
+                deliver(results, j, gen, on_result, self.stats, cost_usd=gen.metadata["cost_usd"])
             _, data = self._request_lines(sub, params)
             self._state_path(data).unlink(missing_ok=True)      # finished: a re-run submits what is missing
             if batch.get("status") == "failed":

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from .base import Generation, GenerationParams, Prompt, ResultCallback, single_prompt
-from .stats import LLMStats
+from .stats import LLMStats, deliver
 
 AnswerFn = Callable[[Prompt, GenerationParams], "str | Generation"]
 
@@ -69,10 +69,7 @@ class FunctionLLM:
 
         def work(i: int) -> None:
             gen = self._answer(prompts[i], params)
-            results[i] = gen
-            self.stats.add(calls=1, prompt_tokens=gen.prompt_tokens, completion_tokens=gen.completion_tokens)
-            if on_result is not None:
-                on_result(i, gen)
+            deliver(results, i, gen, on_result, self.stats)
 
         if self.concurrency == 1:
             for i in range(len(prompts)):

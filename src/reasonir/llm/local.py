@@ -22,7 +22,7 @@ from typing import Any
 from ..errors import ConfigError, require
 from .base import Generation, GenerationParams, Prompt, ResultCallback, apply_stop, is_chat, single_prompt
 from .cancel import CancelToken, current_cancel, raise_if_cancelled
-from .stats import LLMStats
+from .stats import LLMStats, deliver
 
 logger = logging.getLogger(__name__)
 
@@ -116,10 +116,7 @@ class TransformersLLM:
                 raise_if_cancelled(cancel, f"{self.name}: generation")   # queued work for a gone caller
                 batch = order[start:start + self.batch_size]
                 for i, gen in zip(batch, self._generate_batch([encoded[i] for i in batch], params, cancel)):
-                    results[i] = gen
-                    self.stats.add(calls=1, prompt_tokens=gen.prompt_tokens, completion_tokens=gen.completion_tokens)
-                    if on_result is not None:
-                        on_result(i, gen)
+                    deliver(results, i, gen, on_result, self.stats)
         self.stats.add(seconds=time.perf_counter() - t0)
         return results  # type: ignore[return-value]
 

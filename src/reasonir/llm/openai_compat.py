@@ -27,7 +27,7 @@ from .base import (
     is_chat,
     single_prompt,
 )
-from .stats import LLMStats, lookup_price, token_cost
+from .stats import LLMStats, deliver, lookup_price, token_cost
 from .transport import JSONClient, RetryPolicy
 
 logger = logging.getLogger(__name__)
@@ -156,8 +156,7 @@ class OpenAICompatibleLLM:
         gen = parse_choice(obj, chat)
         cost = token_cost(gen.prompt_tokens, gen.completion_tokens, self.price)
         gen.metadata["cost_usd"] = cost
-        self.stats.add(calls=1, prompt_tokens=gen.prompt_tokens, completion_tokens=gen.completion_tokens,
-                       cost_usd=cost)
+        self.stats.count(gen, cost)
         return gen
 
     @single_prompt
@@ -186,9 +185,7 @@ class OpenAICompatibleLLM:
                     errors.append((i, exc))
                 abort.set()
                 return
-            results[i] = gen
-            if on_result is not None:
-                on_result(i, gen)
+            deliver(results, i, gen, on_result)          # counted (with its cost) by generate_one
 
         if self.concurrency == 1 or len(prompts) == 1:
             for i in range(len(prompts)):

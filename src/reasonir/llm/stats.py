@@ -11,6 +11,8 @@ import threading
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from .base import Generation, ResultCallback
+
 #: USD per 1M (input, output) tokens, OpenAI list prices for the synchronous API (mid-2025).
 #: Override with ``load_llm(spec, price_in=..., price_out=...)`` when they change.
 OPENAI_PRICES: dict[str, tuple[float, float]] = {
@@ -74,6 +76,11 @@ class LLMStats:
             for name, delta in deltas.items():
                 setattr(self, name, getattr(self, name) + delta)
 
+    def count(self, gen: Generation, cost_usd: float | None = None) -> None:
+        """Count one prompt the backend answered: its call, its tokens and (when known) its cost."""
+        extra = {} if cost_usd is None else {"cost_usd": cost_usd}
+        self.add(calls=1, prompt_tokens=gen.prompt_tokens, completion_tokens=gen.completion_tokens, **extra)
+
     def to_dict(self) -> dict[str, Any]:
         with self._lock:
             out = {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
@@ -86,3 +93,14 @@ class LLMStats:
             for f in fields(self):
                 if not f.name.startswith("_"):
                     setattr(self, f.name, type(getattr(self, f.name))())
+
+
+def deliver(results: list[Generation | None], i: int, gen: Generation, on_result: ResultCallback | None,
+            stats: LLMStats | None = None, cost_usd: float | None = None) -> None:
+    """What every backend does with an answer: put it at its prompt's place ``i``, count it in ``stats``
+    (when given; backends that count per request pass ``None``) and hand it to ``on_result`` at once."""
+    results[i] = gen
+    if stats is not None:
+        stats.count(gen, cost_usd)
+    if on_result is not None:
+        on_result(i, gen)

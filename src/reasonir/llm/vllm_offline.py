@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import require
 from .base import Generation, GenerationParams, Prompt, ResultCallback, is_chat, single_prompt
-from .stats import LLMStats
+from .stats import LLMStats, deliver
 
 logger = logging.getLogger(__name__)
 
@@ -87,10 +87,7 @@ class VLLMOfflineLLM:
             outputs = call([prompts[i] for i in idx], sp, use_tqdm=False)
             for i, out in zip(idx, outputs):
                 gen = to_generation(out)
-                results[i] = gen
-                self.stats.add(calls=1, prompt_tokens=gen.prompt_tokens, completion_tokens=gen.completion_tokens)
-                if on_result is not None:
-                    on_result(i, gen)
+                deliver(results, i, gen, on_result, self.stats)
         self.stats.add(seconds=time.perf_counter() - t0)
         return results  # type: ignore[return-value]
 
