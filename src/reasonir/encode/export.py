@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from .llm import ENCODER_CONFIG_FILE
+from .settings import ENCODER_CONFIG_FILE
 
 
 def _write_json(path: Path, obj: Any) -> None:

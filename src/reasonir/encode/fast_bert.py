@@ -23,30 +23,10 @@ import logging
 from types import SimpleNamespace
 from typing import Any
 
+from .bert_support import supports
+
 logger = logging.getLogger(__name__)
 
-_EXACT_GELU = ("gelu",)
-
-
-def supports(model: Any) -> str | None:
-    """``None`` when :class:`FastBert` can run ``model``; otherwise the reason it cannot."""
-    config = getattr(model, "config", None)
-    if type(model).__name__ != "BertModel" or getattr(config, "model_type", None) != "bert":
-        return f"not a BertModel ({type(model).__name__})"
-    if getattr(config, "is_decoder", False) or getattr(config, "add_cross_attention", False):
-        return "decoder / cross-attention BERT"
-    if getattr(config, "hidden_act", None) not in _EXACT_GELU:
-        return f"activation {getattr(config, 'hidden_act', None)!r}"
-    position = getattr(config, "position_embedding_type", "absolute")
-    if position not in (None, "absolute"):
-        return f"position embeddings {position!r}"
-    try:
-        device = next(model.parameters()).device
-    except StopIteration:
-        return "no parameters"
-    if device.type != "cpu":
-        return f"device {device}"
-    return None
 
 
 def _onednn_ok(dtype: Any) -> bool:

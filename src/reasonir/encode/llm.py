@@ -19,7 +19,6 @@ its remote code is never executed.
 from __future__ import annotations
 
 import copy
-import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,11 +37,10 @@ from .fast_bert import cpu_forward
 from .fingerprint import WeightsRevision, folder_fingerprint
 from .pooling import POOLINGS
 from .runtime import dtype_name, resolve_devices, resolve_dtype
+from .settings import read_encoder_settings
 
 logger = logging.getLogger(__name__)
 
-#: settings file written next to an exported model (``config.json`` there is the model's own)
-ENCODER_CONFIG_FILE = "reasonir_encoder.json"
 DEFAULT_MAX_LENGTH = 2048
 DEFAULT_BATCH_SIZE = 16
 #: defaults per published architecture name: ReasonIR's BRIGHT evaluation embeds up to 32,768 tokens;
@@ -50,20 +48,6 @@ DEFAULT_BATCH_SIZE = 16
 ARCHITECTURE_DEFAULTS: dict[str, dict[str, int]] = {
     "ReasonIRModel": {"max_length": 32768, "max_batch_tokens": 65536},
 }
-
-
-def read_encoder_settings(path: str | Path) -> dict[str, Any]:
-    """The encoder settings saved in an exported folder (empty dict when there are none)."""
-    f = Path(path) / ENCODER_CONFIG_FILE
-    if not f.is_file():
-        return {}
-    try:
-        data = json.loads(f.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DataFormatError(f"invalid JSON ({exc.msg})", str(f), exc.lineno) from exc
-    if not isinstance(data, dict):
-        raise DataFormatError("expected a JSON object of encoder settings", str(f))
-    return data
 
 
 def _prompt_format(value: str | PromptFormat | dict[str, str]) -> PromptFormat:

@@ -22,6 +22,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from ..errors import ConfigError
+from .bert_support import supports
 
 logger = logging.getLogger(__name__)
 
@@ -64,8 +65,6 @@ class OpenVINOBert:
     accepts_row_lengths = False
 
     def __init__(self, model: Any, threads: int | None = None):
-        from .fast_bert import supports
-
         reason = supports(model)
         if reason is not None:
             raise ValueError(f"OpenVINOBert cannot run this model: {reason}")
