@@ -80,6 +80,25 @@ def load(spec: EncoderSpec) -> Encoder:
                         batch_size=spec.batch_size)
 
 
+def load_for_queries(spec: EncoderSpec, fingerprint: dict[str, Any]) -> Encoder | None:
+    """A torch-free query encoder for ``spec`` that computes what ``fingerprint`` describes, or ``None``.
+
+    See :func:`reasonir.encode.loading.load_query_encoder`; one whose fingerprint differs from the
+    index's (another dtype, max length, prompt...) is not used.
+    """
+    from ..encode.loading import load_query_encoder
+
+    encoder = load_query_encoder(spec.model, dtype=spec.dtype, device=spec.device, max_length=spec.max_length,
+                                 batch_size=spec.batch_size)
+    if encoder is None:
+        return None
+    if fingerprint_identity(encoder.fingerprint()) != fingerprint_identity(fingerprint):
+        logger.debug("the NumPy query encoder of %s differs from the index's encoder; loading the full one",
+                     spec.model)
+        return None
+    return encoder
+
+
 def encode_rows(encoder: Encoder, texts: Sequence[str], instruction: str | None, dtype: str) -> np.ndarray:
     """Encode ``texts`` as documents and return ``[n, dim]`` vectors in the storage dtype.
 

@@ -64,6 +64,8 @@ class Index:
         self.root = root
         self._spec = spec
         self._encoder: Encoder | None = None
+        self._query_encoder: Encoder | None = None     # a torch-free equivalent for queries, if any
+        self._query_tried = False
         self._lock = threading.Lock()
         self._load(cfg)
 
@@ -212,11 +214,25 @@ class Index:
                     self._encoder = enc
         return self._encoder
 
+    @property
+    def query_encoder(self) -> Encoder:
+        """The encoder for queries: :attr:`encoder` once loaded; before that, a torch-free encoder with the
+        same fingerprint (same vectors) when the index's model has one
+        (:func:`~reasonir.index.encoding.load_for_queries`), else :attr:`encoder`."""
+        if self._encoder is None and not self._query_tried:
+            with self._lock:
+                if not self._query_tried:
+                    self._query_encoder = encoding.load_for_queries(self._spec, self.config["encoder"]["fingerprint"])
+                    self._query_tried = True
+        if self._encoder is not None or self._query_encoder is None:
+            return self.encoder
+        return self._query_encoder
+
     def encode_queries(self, texts: str | Sequence[str], instruction: str | None = None) -> np.ndarray:
         """Query vectors ``[n, d]``, or ``[d]`` for a single string (``instruction`` defaults to the index's)."""
         batch, single = as_text_batch(texts, "texts")
         instr = instruction if instruction is not None else self.config["instructions"].get("query")
-        out = np.asarray(self.encoder.encode_query(batch, instruction=instr), dtype=np.float32)     # [n, d]
+        out = np.asarray(self.query_encoder.encode_query(batch, instruction=instr), dtype=np.float32)     # [n, d]
         return out[0] if single else out
 
     def encode_documents(self, texts: str | Sequence[str]) -> np.ndarray:
