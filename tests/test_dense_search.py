@@ -43,13 +43,29 @@ def test_chunk_size_invariance(data, chunk_size):
     np.testing.assert_allclose(got_v, want_v, rtol=1e-5)
 
 
-def test_query_blocking_invariance(data, monkeypatch):
+@pytest.mark.parametrize("threads", [1, 2, 3, 8])
+def test_thread_count_invariance(data, threads):
     q, docs = data
-    want = dense_search(q, docs, k=15, chunk_size=100)
-    monkeypatch.setattr(dense_module, "_BLOCK_CELLS", 150)      # one query per block
-    got = dense_search(q, docs, k=15, chunk_size=100)
+    want = dense_search(q, docs, k=15, chunk_size=100, threads=1)
+    got = dense_search(q, docs, k=15, chunk_size=100, threads=threads)
     np.testing.assert_array_equal(got[0], want[0])
-    np.testing.assert_allclose(got[1], want[1], rtol=1e-6)     # BLAS may round gemv/gemm differently
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-6)
+    single = [dense_search(q[r:r + 1], docs, k=15, chunk_size=100, threads=threads) for r in range(len(q))]
+    np.testing.assert_array_equal(np.concatenate([s[0] for s in single]), want[0])
+    np.testing.assert_allclose(np.concatenate([s[1] for s in single]), want[1], rtol=1e-6)  # gemv vs gemm rounding
+
+
+def test_default_blocks_for_fp16_and_fp32(data):
+    q, docs = data
+    big = np.concatenate([docs] * 30)                          # 15,000 rows: several default blocks
+    want_i, want_v = reference(q, big[:500], 20)
+    for arr in (big, big.astype(np.float16)):
+        got_i, got_v = dense_search(q, arr, k=20, excluded=[list(range(500, 15_000))] * len(q))
+        if arr.dtype == np.float32:
+            np.testing.assert_array_equal(got_i, want_i)
+        np.testing.assert_allclose(got_v, want_v, atol=2e-3)
+    assert dense_module._default_block([big], 1, len(big), 2) == 7500
+    assert dense_module._default_block([big.astype(np.float16)], 1, len(big), 2) == 4096
 
 
 def test_ties_are_broken_by_index():
