@@ -10,7 +10,7 @@ pytest.importorskip("transformers")
 
 import torch.nn.functional as F  # noqa: E402
 
-from reasonir.encode.attention import ROWWISE, rowwise, use_rowwise  # noqa: E402
+from reasonir.encode.attention import ROWWISE, padded, rowwise, use_rowwise  # noqa: E402
 from reasonir.encode.fast_bert import FastBert, cpu_forward, supports  # noqa: E402
 
 from encode_tiny import tiny_model  # noqa: E402
@@ -42,6 +42,23 @@ def test_rowwise_equals_masked_attention_at_real_tokens(heads, kv_heads):
     # one row alone gives the same vectors as inside the batch (no cross-row leakage)
     alone = rowwise(q[1:2, :, :7], k[1:2, :, :7], v[1:2, :, :7], [7], d ** -0.5)
     torch.testing.assert_close(alone[0], out[1, :7], atol=1e-6, rtol=1e-6)
+
+
+def test_padded_equals_rowwise_at_real_tokens():
+    g = torch.Generator().manual_seed(3)
+    b, heads, length, d = 4, 4, 19, 8
+    qkv = torch.randn(b, length, 3, heads, d, generator=g)                   # the fused forward's layout
+    q, k, v = (qkv[:, :, j].transpose(1, 2) for j in range(3))
+    for lengths in ([19, 7, 1, 12], [19] * 4):                                # padded rows; no padding at all
+        out = padded(q, k, v, lengths, d ** -0.5)
+        ref = rowwise(q, k, v, lengths, d ** -0.5)
+        assert out.shape == ref.shape
+        for i, n in enumerate(lengths):
+            torch.testing.assert_close(out[i, :n], ref[i, :n], atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="row_lengths has 3 entries"):
+        padded(q, k, v, [5, 5, 5], 1.0)
+    with pytest.raises(ValueError, match="as many key/value heads"):
+        padded(q, k[:, :2], v[:, :2], [5] * 4, 1.0)
 
 
 def test_rowwise_checks_its_arguments():
@@ -125,6 +142,37 @@ def test_fast_bert_equals_bert_model_fp32():
     for i, n in enumerate(lengths):
         torch.testing.assert_close(got[i, :n], want[i, :n], atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(from_mask[i, :n], want[i, :n], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("attention", ["rowwise", "padded"])
+def test_fast_bert_attentions_equal_bert_model_fp32(attention):
+    model = _tiny_bert(seed=2)
+    fast = FastBert(model, attention=attention)
+    ids, mask, lengths = _padded_batch()
+    with torch.inference_mode():
+        want = model(input_ids=ids, attention_mask=mask).last_hidden_state
+        got = fast(input_ids=ids, attention_mask=mask, row_lengths=lengths).last_hidden_state
+        full = fast(input_ids=ids, row_lengths=[23] * 3).last_hidden_state              # no padding: no mask
+        want_full = model(input_ids=ids).last_hidden_state
+    assert fast.attention == attention
+    for i, n in enumerate(lengths):
+        torch.testing.assert_close(got[i, :n], want[i, :n], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(full, want_full, atol=1e-5, rtol=1e-5)
+
+
+def test_fast_bert_picks_padded_attention_for_fp32_and_rowwise_for_bf16():
+    ids, _, lengths = _padded_batch()
+    for dtype, want in ((torch.float32, "padded"), (torch.bfloat16, "rowwise")):
+        fast = FastBert(_tiny_bert().to(dtype))
+        assert fast.attention == want
+    model = _tiny_bert()
+    fast = FastBert(model)
+    model.to(torch.bfloat16)                                   # a cast after construction is followed
+    with torch.inference_mode():
+        fast(input_ids=ids, row_lengths=lengths)
+    assert fast.attention == "rowwise"
+    with pytest.raises(ValueError, match="unknown attention 'flash'"):
+        FastBert(_tiny_bert(), attention="flash")
 
 
 def test_fast_bert_bf16_agrees_with_bert_model_bf16():

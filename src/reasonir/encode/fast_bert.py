@@ -6,8 +6,11 @@ It runs the parameters of a transformers ``BertModel`` with fewer, larger and fu
 * on CPUs where oneDNN is available, weights **pre-packed** once in oneDNN's blocked layout, with
   the bias, the GELU and the residual additions fused into the matrix products (the same kernels
   ``torch.compile(freezing=True)`` selects, without the compile time);
-* **row-wise attention** over each row's real tokens (:func:`reasonir.encode.attention.rowwise`):
-  no padding mask, score blocks that stay in cache;
+* attention over each row's real tokens: in bf16 **row-wise** (:func:`reasonir.encode.attention.rowwise`:
+  no padding mask, score blocks that stay in cache); in fp32 **one fused call per layer** over the
+  length-sorted, hardly padded batch (:func:`reasonir.encode.attention.padded`): on AVX2 it is
+  several times faster than the row-wise loop, and one parallel region per layer instead of four
+  per row does not stall when another process takes a core;
 * no pooler, no dropout, no attention-mask construction.
 
 The output equals ``BertModel(...).last_hidden_state`` at the real tokens (fp32: to ~1e-6; bf16:
@@ -27,6 +30,7 @@ from .bert_support import supports
 
 logger = logging.getLogger(__name__)
 
+ATTENTIONS = ("rowwise", "padded")     # bf16 default / fp32 default (see the module docstring)
 
 
 def _onednn_ok(dtype: Any) -> bool:
@@ -94,13 +98,17 @@ class FastBert:
 
     accepts_row_lengths = True
 
-    def __init__(self, model: Any, rows_hint: int = 8192):
+    def __init__(self, model: Any, rows_hint: int = 8192, attention: str | None = None):
         reason = supports(model)
         if reason is not None:
             raise ValueError(f"FastBert cannot run this model: {reason}")
         self.model = model
         self.config = model.config
         self.rows_hint = int(rows_hint)
+        if attention not in (None, *ATTENTIONS):
+            raise ValueError(f"unknown attention {attention!r}; choose one of {', '.join(ATTENTIONS)}")
+        self.attention_choice = attention
+        self.attention = self._pick_attention(next(model.parameters()).dtype)
         self._signature: tuple[Any, ...] | None = None
         self._layers: list[SimpleNamespace] = []
         self.packed = False
@@ -112,11 +120,17 @@ class FastBert:
     def _current_signature(self) -> tuple[Any, ...]:
         return tuple((p.data_ptr(), p._version, p.dtype) for p in self.model.parameters())
 
+    def _pick_attention(self, dtype: Any) -> str:
+        import torch
+
+        return self.attention_choice or ("rowwise" if dtype == torch.bfloat16 else "padded")
+
     def _build(self) -> None:
         import torch
 
         dtype = next(self.model.parameters()).dtype
         self.packed = _onednn_ok(dtype)
+        self.attention = self._pick_attention(dtype)
         layers = []
         with torch.no_grad():
             for layer in self.model.encoder.layer:
@@ -144,7 +158,7 @@ class FastBert:
                  **_: Any) -> SimpleNamespace:
         import torch.nn.functional as F
 
-        from .attention import rowwise
+        from .attention import padded, rowwise
 
         self.refresh()
         b, length = input_ids.shape
@@ -156,12 +170,17 @@ class FastBert:
         head_dim = d_model // heads
         eps = float(cfg.layer_norm_eps)
         x = self.model.embeddings(input_ids=input_ids).reshape(b * length, d_model)       # [B*L, D]
-        ctx = x.new_zeros(b, length, heads, head_dim)                  # padded positions stay 0
+        rows = self.attention == "rowwise"
+        ctx = x.new_zeros(b, length, heads, head_dim) if rows else x      # rowwise output buffer, padding 0
         for lay in self._layers:
             qkv = lay.qkv(x).view(b, length, 3, heads, head_dim)                          # [B, L, 3, H, d]
-            rowwise(qkv[:, :, 0].transpose(1, 2), qkv[:, :, 1].transpose(1, 2), qkv[:, :, 2].transpose(1, 2),
-                    row_lengths, head_dim ** -0.5, out=ctx)                               # [B, L, H, d]
-            x = F.layer_norm(lay.attn_out(ctx.view(b * length, d_model), residual=x), (d_model,),
+            q, k, v = (qkv[:, :, j].transpose(1, 2) for j in range(3))                   # [B, H, L, d]
+            if rows:
+                rowwise(q, k, v, row_lengths, head_dim ** -0.5, out=ctx)                  # [B, L, H, d]
+                flat = ctx.view(b * length, d_model)
+            else:
+                flat = padded(q, k, v, row_lengths, head_dim ** -0.5).reshape(b * length, d_model)
+            x = F.layer_norm(lay.attn_out(flat, residual=x), (d_model,),
                              lay.ln1.weight, lay.ln1.bias, eps)
             h = lay.inter(x, post="gelu")                                                 # [B*L, FFN]
             x = F.layer_norm(lay.out(h, residual=x), (d_model,), lay.ln2.weight, lay.ln2.bias, eps)
