@@ -1,8 +1,7 @@
-"""A scripted LLM for the synthesizer tests: canned, prompt-dependent replies (valid and malformed).
+"""Canned synthesizer replies for :class:`fakes.ScriptedLLM`: prompt-dependent, valid and malformed.
 
-Replies are pure functions of (prompt, parameters), like a cached real model, so runs are
-deterministic. ``ScriptedLLM.calls`` counts prompts answered; ``fail_after`` makes it raise after
-that many answers (a killed run).
+``default_reply`` answers every synthesizer prompt (HQ, VL, negatives, judges, educational score,
+expansion) as a pure function of (prompt, parameters), like a cached real model, so runs are deterministic.
 """
 
 from __future__ import annotations
@@ -11,11 +10,9 @@ import hashlib
 import json
 import re
 
-from reasonir.llm.base import Generation, GenerationParams
+from fakes import prompt_text
 
-
-def _text(prompt) -> str:
-    return prompt if isinstance(prompt, str) else "\n".join(m["content"] for m in prompt)
+from reasonir.llm.base import GenerationParams
 
 
 def _h(s: str) -> int:
@@ -39,7 +36,7 @@ def doc_of(prompt_text: str, tag: str) -> str:
 
 def default_reply(prompt, params: GenerationParams) -> str:
     """Valid replies for every synthesizer prompt (shape chosen by the prompt's content)."""
-    t = _text(prompt)
+    t = prompt_text(prompt)
     if "<document>" in t and "hard_query" in t:
         doc = doc_of(t, "document")
         topic = " ".join(doc.split()[:4])
@@ -68,27 +65,3 @@ def default_reply(prompt, params: GenerationParams) -> str:
     if "essential problem" in t:
         return "The essential problem is X. Relevant: Y. Draft: Z."
     return "unrecognised prompt"
-
-
-class ScriptedLLM:
-    """Implements the ``LLM`` protocol with ``reply(prompt, params) -> str``."""
-
-    def __init__(self, reply=default_reply, name: str = "scripted", fail_after: int | None = None):
-        self.reply = reply
-        self.name = name
-        self.fail_after = fail_after
-        self.calls = 0
-        self.prompts: list = []
-
-    def generate(self, prompts, params=None):
-        params = params or GenerationParams()
-        out = []
-        for p in prompts:
-            if self.fail_after is not None and self.calls >= self.fail_after:
-                raise KeyboardInterrupt("scripted LLM killed")
-            self.calls += 1
-            self.prompts.append(p)
-            text = self.reply(p, params)
-            out.append(Generation(text=text, prompt_tokens=len(_text(p).split()), completion_tokens=len(text.split()),
-                                  finish_reason="stop"))
-        return out

@@ -37,28 +37,36 @@ def build_small_index(root: Path, bm25: bool = True) -> Path:
     return root / "idx"
 
 
-class ServedIndex:
-    """``reasonir serve INDEX --api-key KEY`` (its app, built by ``build_app``) under uvicorn in a thread."""
+class RunningServer:
+    """uvicorn serving ``app`` in a thread on a socket bound to a free 127.0.0.1 port (``url``); ``stop()`` ends it."""
 
-    def __init__(self, index_dir: Path, api_key: str | None = None):
+    def __init__(self, app, start_timeout: float = 60.0):
         import uvicorn
 
-        from reasonir.serve.server import ServeConfig, build_app
-
-        cfg = ServeConfig(index_dir=str(index_dir), host="127.0.0.1", port=0, api_key=api_key)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(build_app(cfg), log_level="warning", access_log=False))
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
         self.thread.start()
         t0 = time.monotonic()
         while not self.server.started:
-            if time.monotonic() - t0 > 60:
-                raise TimeoutError("the search server did not start within 60 s")
+            if time.monotonic() - t0 > start_timeout:
+                raise TimeoutError(f"the server did not start within {start_timeout:.0f} s")
             time.sleep(0.02)
 
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
         self.sock.close()
+
+
+class ServedIndex(RunningServer):
+    """``reasonir serve INDEX --api-key KEY`` (its app, built by ``build_app``) under uvicorn in a thread."""
+
+    def __init__(self, index_dir: Path, api_key: str | None = None):
+        from reasonir.serve.server import ServeConfig, build_app
+
+        cfg = ServeConfig(index_dir=str(index_dir), host="127.0.0.1", port=0, api_key=api_key)
+        super().__init__(build_app(cfg))

@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 import pytest
+from served_index import RunningServer
 
 from reasonir.analysis import Analyzer
 from reasonir.index import Index, IndexOptions, build_index
@@ -37,27 +38,6 @@ TEXTS = ["insulin and the glucose in blood", "black holes bend light"]
 # ------------------------------------------------------------------------------------------------
 # reasonir serve
 # ------------------------------------------------------------------------------------------------
-class RunningServer:
-    """uvicorn serving ``app`` in a thread on a free 127.0.0.1 port."""
-
-    def __init__(self, app):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + WAIT
-        while not self.server.started:
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.02)
-
-    def stop(self):
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-        self.sock.close()
-
-
 @pytest.fixture(scope="module")
 def index(tmp_path_factory):
     root = tmp_path_factory.mktemp("oai")

@@ -290,7 +290,6 @@ def test_encoders_and_llms_have_readable_reprs(tmp_path):
     assert repr(CachedEncoder(hashing, EmbeddingCache(tmp_path / "c"))) == (
         f"CachedEncoder(HashingEncoder(dim=64, bigrams=True), cache={str(tmp_path / 'c')!r})")
     pytest.importorskip("transformers")
-    sys.path.insert(0, str(Path(__file__).parent))
     from encode_tiny import tiny_model, tiny_tokenizer
 
     llm_enc = LLMEncoder(tiny_model(), tiny_tokenizer(), name="tiny-llama", max_length=32)

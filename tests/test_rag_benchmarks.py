@@ -11,26 +11,11 @@ import zipfile
 from collections import Counter
 
 import pytest
+from fakes import gpqa_csv
 
 from reasonir.errors import ConfigError, DataFormatError
 from reasonir.rag.benchmarks import load_gpqa, load_mmlu, parse_mmlu_csv
 from reasonir.rag.questions import MMLU_GROUPS, MMLU_SUBJECTS, MCQuestion, select_questions, shuffle_options
-
-GPQA_COLS = ["Question", "Correct Answer", "Incorrect Answer 1", "Incorrect Answer 2", "Incorrect Answer 3",
-             "Record ID", "High-level domain", "Subdomain"]
-
-
-def _gpqa_csv(n=6):
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=GPQA_COLS)
-    w.writeheader()
-    for i in range(n):
-        w.writerow({"Question": f"Synthetic question {i}?", "Correct Answer": f"right {i}",
-                    "Incorrect Answer 1": f"wrong {i}a", "Incorrect Answer 2": f"wrong {i}b",
-                    "Incorrect Answer 3": f"wrong {i}c", "Record ID": f"rec{i:03d}",
-                    "High-level domain": "Biology" if i % 2 else "Physics", "Subdomain": "Genetics" if i % 2 else "Optics"})
-    return buf.getvalue()
-
 
 def test_mmlu_groups_cover_57_subjects_once():
     assert len(MMLU_SUBJECTS) == 57
@@ -86,7 +71,7 @@ def test_mmlu_from_the_hub_api(monkeypatch):
 
 def test_gpqa_csv_is_shuffled_with_a_fixed_seed(tmp_path):
     path = tmp_path / "gpqa_diamond.csv"
-    path.write_text(_gpqa_csv(40), encoding="utf-8")
+    path.write_text(gpqa_csv(40), encoding="utf-8")
     a = load_gpqa(path, seed=1)
     assert a == load_gpqa(path, seed=1)
     assert [q.gold for q in a] != [q.gold for q in load_gpqa(path, seed=2)]
@@ -101,21 +86,21 @@ def test_gpqa_csv_is_shuffled_with_a_fixed_seed(tmp_path):
 def test_gpqa_zip_subset_and_errors_never_quote_text(tmp_path):
     z = tmp_path / "dataset.zip"
     with zipfile.ZipFile(z, "w") as zf:
-        zf.writestr("dataset/gpqa_main.csv", _gpqa_csv(3))
+        zf.writestr("dataset/gpqa_main.csv", gpqa_csv(3))
     assert len(load_gpqa(z, "main")) == 3
     with pytest.raises(DataFormatError, match="no gpqa_diamond.csv"):
         load_gpqa(z, "diamond")
     with pytest.raises(ConfigError):
         load_gpqa(z, "platinum")
     bad = tmp_path / "gpqa_diamond.csv"
-    bad.write_text(_gpqa_csv(2).replace("rec001", ""), encoding="utf-8")
+    bad.write_text(gpqa_csv(2).replace("rec001", ""), encoding="utf-8")
     with pytest.raises(DataFormatError) as err:
         load_gpqa(bad)
     assert "Record ID" in str(err.value) and "Synthetic" not in str(err.value)
 
 
 def test_gpqa_from_the_hub_api(monkeypatch):
-    rows = list(csv.DictReader(io.StringIO(_gpqa_csv(4))))
+    rows = list(csv.DictReader(io.StringIO(gpqa_csv(4))))
     calls = _fake_datasets(monkeypatch, {"gpqa_extended": rows})
     qs = load_gpqa(None, "extended", seed=3)
     assert calls == [("Idavidrein/gpqa", "gpqa_extended", "train")]

@@ -7,8 +7,8 @@ import random
 
 import pytest
 from llm_fakes import FaultServer
-from test_rag_benchmarks import _gpqa_csv
-from test_rag_pipeline import ScriptedLLM
+from fakes import ScriptedLLM
+from fakes import gpqa_csv as gpqa_csv_text
 
 from reasonir.cli import main
 
@@ -53,7 +53,7 @@ def corpus(tmp_path):
 @pytest.fixture()
 def gpqa_csv(tmp_path):
     path = tmp_path / "gpqa_diamond.csv"
-    path.write_text(_gpqa_csv(3), encoding="utf-8")
+    path.write_text(gpqa_csv_text(3), encoding="utf-8")
     return str(path)
 
 
@@ -77,7 +77,7 @@ def test_formatted_query_is_the_official_mmlu_format():
 
 
 def test_paper_preset_retrieves_mmlu_with_the_formatted_question(tmp_path, mmlu_zip, corpus):
-    llm = ScriptedLLM(lambda p: "The answer is (A).")
+    llm = ScriptedLLM(lambda p, _: "The answer is (A).")
     out = run_rag(_paper(benchmark="mmlu", data=mmlu_zip, corpus=corpus, subjects=["anatomy"], limit=2,
                          out=str(tmp_path / "o")), llm=llm)
     assert out.rows[0]["id"] == "anatomy/test/0"
@@ -92,9 +92,9 @@ def test_paper_preset_retrieves_mmlu_with_the_formatted_question(tmp_path, mmlu_
 
 # --- sampling ----------------------------------------------------------------------------------------
 def test_gpqa_sampling_params_reach_the_llm(tmp_path, gpqa_csv, corpus):
-    llm = ScriptedLLM(lambda p: "\\boxed{A}")
+    llm = ScriptedLLM(lambda p, _: "\\boxed{A}")
     out = run_rag(_paper(benchmark="gpqa", data=gpqa_csv, corpus=corpus, out=str(tmp_path / "g")), llm=llm)
-    params = [prm for _, prm in llm.calls]
+    params = [prm for _, prm in llm.batches]
     assert len(params) == 2                                          # closed and rag stages
     assert {(p.temperature, p.top_p, p.max_tokens, p.seed) for p in params} == {(0.7, 0.8, 8000, 12345)}
     assert all("Question:" not in p.stop for p in params)
@@ -102,10 +102,10 @@ def test_gpqa_sampling_params_reach_the_llm(tmp_path, gpqa_csv, corpus):
     meta = out.report["meta"]
     assert (meta["temperature"], meta["top_p"], meta["max_tokens"], meta["k"]) == (0.7, 0.8, 8000, 5)
     # an explicit value wins over the preset's GPQA value
-    llm2 = ScriptedLLM(lambda p: "\\boxed{A}")
+    llm2 = ScriptedLLM(lambda p, _: "\\boxed{A}")
     run_rag(_paper(benchmark="gpqa", data=gpqa_csv, conditions="closed", temperature=0.0, out=str(tmp_path / "t")),
             llm=llm2)
-    assert {(p.temperature, p.top_p, p.seed) for _, p in llm2.calls} == {(0.0, 0.8, None)}
+    assert {(p.temperature, p.top_p, p.seed) for _, p in llm2.batches} == {(0.0, 0.8, None)}
 
 
 class RecordingServer(FaultServer):
@@ -132,10 +132,10 @@ def test_cli_preset_paper_sends_gpqa_sampling_over_http(tmp_path, gpqa_csv):
 
 
 def test_mmlu_sampling_under_the_paper_preset_is_greedy(tmp_path, mmlu_zip):
-    llm = ScriptedLLM(lambda p: "The answer is (B).")
+    llm = ScriptedLLM(lambda p, _: "The answer is (B).")
     run_rag(_paper(benchmark="mmlu", data=mmlu_zip, subjects=["anatomy"], limit=1, conditions="closed",
                    out=str(tmp_path / "m")), llm=llm)
-    (_, p), = llm.calls
+    (_, p), = llm.batches
     assert (p.temperature, p.top_p, p.max_tokens, p.seed) == (0.0, 1.0, 2048, None)
     assert "Question:" in p.stop
 
@@ -145,7 +145,7 @@ def test_fallback_seed_makes_two_runs_identical(tmp_path, mmlu_zip, corpus):
     def run(name, **values):
         cfg = _paper(benchmark="mmlu", data=mmlu_zip, corpus=corpus, subjects=["anatomy", "virology"],
                      limit_per_subject=3, out=str(tmp_path / name), **values)
-        return run_rag(cfg, llm=ScriptedLLM(lambda p: "I am not sure."))   # never parseable
+        return run_rag(cfg, llm=ScriptedLLM(lambda p, _: "I am not sure."))   # never parseable
 
     first, second = run("a"), run("b")
     assert first.rows == second.rows
@@ -169,10 +169,10 @@ def test_replaced_template_changes_the_prompt_and_its_hash_is_recorded(tmp_path,
     text = "CONTEXT\n{passages}Subject {subject}.\n{question}\n{options}\nSay: the answer is (X).\n"
     tpl = tmp_path / "my_rag.txt"
     tpl.write_text(text, encoding="utf-8")
-    llm = ScriptedLLM(lambda p: "The answer is (C).")
+    llm = ScriptedLLM(lambda p, _: "The answer is (C).")
     out = run_rag(_paper(benchmark="mmlu", data=mmlu_zip, corpus=corpus, subjects=["anatomy"], limit=1,
                          prompt_template=[f"mmlu_rag_user={tpl}"], out=str(tmp_path / "o")), llm=llm)
-    closed, rag = (_user(prompts[0]) for prompts, _ in llm.calls)
+    closed, rag = (_user(prompts[0]) for prompts, _ in llm.batches)
     assert rag.startswith("CONTEXT\nfacial nerve") and "Subject anatomy." in rag and rag.endswith("(X).")
     assert closed == P.mmlu_user_message(out.rows[0]["question"], out.rows[0]["options"], "anatomy")
     digest = hashlib.sha256(text[:-1].encode("utf-8")).hexdigest()      # one trailing newline dropped

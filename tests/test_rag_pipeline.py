@@ -3,29 +3,15 @@
 import json
 
 import pytest
+from fakes import ScriptedLLM
 
 from reasonir.errors import ConfigError
-from reasonir.llm.base import Generation, GenerationParams
+from reasonir.llm.base import GenerationParams
 from reasonir.prompts import rag as P
 from reasonir.rag.passages import Passage, RunPassageSource
 from reasonir.rag.pipeline import EvalSettings, evaluate_questions, retrieval_queries
 from reasonir.rag.questions import MCQuestion
 from reasonir.rag.stats import summarize
-
-
-class ScriptedLLM:
-    """Canned replies chosen by a function of the prompt; records every call."""
-
-    name = "scripted-test"
-
-    def __init__(self, reply):
-        self.reply = reply
-        self.calls = []
-
-    def generate(self, prompts, params=None):
-        self.calls.append((list(prompts), params))
-        return [Generation(text=self.reply(p), prompt_tokens=11, completion_tokens=7, finish_reason="stop")
-                for p in prompts]
 
 
 def _user(prompt):
@@ -41,7 +27,7 @@ def _gold_of(text):
     return next(g for q, g in GOLD.items() if q in text)
 
 
-def mmlu_reply(prompt):
+def mmlu_reply(prompt, params=None):
     text = _user(prompt)
     if text.startswith(P.MMLU_BACKGROUND_HEADER):            # with passages: always right
         return f"Bones are listed above. The answer is ({_gold_of(text)})."
@@ -59,15 +45,15 @@ def _source():
 
 
 def test_closed_and_rag_rows_and_prompts():
-    llm = ScriptedLLM(mmlu_reply)
+    llm = ScriptedLLM(mmlu_reply, tokens=(11, 7))
     out = evaluate_questions(QS, llm, _source(), EvalSettings(batch_size=3))
-    assert len(llm.calls) == 6                                   # 8 closed + 8 rag in batches of 3
-    rag_prompt = _user(llm.calls[3][0][0])
+    assert len(llm.batches) == 6                                   # 8 closed + 8 rag in batches of 3
+    rag_prompt = _user(llm.batches[3][0][0])
     # passages (top-3 by score) come before the question, in rank order
     i0, i1, i2 = (rag_prompt.index(f"passage text {j}") for j in range(3))
     assert i0 < i1 < i2 < rag_prompt.index("Which bone number 0?")
     assert "passage text 3" not in rag_prompt
-    assert "Question:" in llm.calls[0][1].stop                   # MMLU answers stop at a new question
+    assert "Question:" in llm.batches[0][1].stop                   # MMLU answers stop at a new question
     rows = out.rows
     assert [r["id"] for r in rows] == [q.id for q in QS]
     assert all(r["rag"]["correct"] for r in rows)
@@ -89,23 +75,23 @@ def test_generation_checkpoint_resumes_and_invalidates(tmp_path):
     first = evaluate_questions(QS, llm, _source(), EvalSettings(batch_size=4), out_dir=tmp_path)
     again = ScriptedLLM(mmlu_reply)
     second = evaluate_questions(QS, again, _source(), EvalSettings(batch_size=4), out_dir=tmp_path)
-    assert again.calls == [] and second.rows == first.rows
+    assert again.batches == [] and second.rows == first.rows
     # a torn last line (crash mid-write) is dropped and regenerated
     path = tmp_path / "generations.rag.jsonl"
     lines = path.read_text(encoding="utf-8").splitlines()
     path.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][:20], encoding="utf-8")
     third = ScriptedLLM(mmlu_reply)
     evaluate_questions(QS, third, _source(), EvalSettings(batch_size=4), out_dir=tmp_path)
-    assert sum(len(p) for p, _ in third.calls) == 1
+    assert sum(len(p) for p, _ in third.batches) == 1
     # changing k changes the rag prompts only: closed-book answers are reused
     fourth = ScriptedLLM(mmlu_reply)
     evaluate_questions(QS, fourth, _source(), EvalSettings(batch_size=4, k=2), out_dir=tmp_path)
-    assert sum(len(p) for p, _ in fourth.calls) == 8
-    assert all("passage text 2" not in _user(p) for p in fourth.calls[0][0])
+    assert sum(len(p) for p, _ in fourth.batches) == 8
+    assert all("passage text 2" not in _user(p) for p in fourth.batches[0][0])
 
 
 def test_query_modes():
-    llm = ScriptedLLM(lambda p: "femur search terms\nsecond line" if "Search query:" in _user(p) else "x")
+    llm = ScriptedLLM(lambda p, _: "femur search terms\nsecond line" if "Search query:" in _user(p) else "x")
     assert retrieval_queries(QS[:1], "question")[QS[0].id] == "Which bone number 0?"
     assert retrieval_queries(QS[:1], "question_options")[QS[0].id].endswith("C. ulna\nD. radius")
     assert retrieval_queries(QS[:2], "rewrite", llm) == {QS[0].id: "femur search terms",
@@ -129,7 +115,7 @@ def test_cot_query_reaches_the_passage_source():
             seen.update(queries)
             return {q: [Passage("d", 1.0, "ctx")] for q in queries}
 
-    llm = ScriptedLLM(lambda p: "Long bones bear weight.\n\nThe answer is (A).")
+    llm = ScriptedLLM(lambda p, _: "Long bones bear weight.\n\nThe answer is (A).")
     out = evaluate_questions(QS[:2], llm, Recorder(), EvalSettings(conditions=("rag",), query="cot"))
     assert seen == {q.id: "Long bones bear weight." for q in QS[:2]}
     assert "closed" not in out.rows[0] and out.rows[0]["rag"]["query"] == "Long bones bear weight."
@@ -150,7 +136,7 @@ def test_gpqa_rows_never_hold_question_text(data_dir, tmp_path):
     qs = load_gpqa(data_dir / "gpqa" / "gpqa_diamond.zip", seed=12345)[:6]
     gold = {q.id: q.gold for q in qs}
 
-    def reply(prompt):
+    def reply(prompt, params):
         text = _user(prompt)
         asks_for_box = "\\boxed{" in text
         assert asks_for_box
@@ -177,10 +163,10 @@ def test_gpqa_rows_never_hold_question_text(data_dir, tmp_path):
 
 
 def test_rewrite_params_are_separate():
-    llm = ScriptedLLM(lambda p: "q" if "Search query:" in _user(p) else "The answer is (A).")
+    llm = ScriptedLLM(lambda p, _: "q" if "Search query:" in _user(p) else "The answer is (A).")
     settings = EvalSettings(query="rewrite", rewrite_params=GenerationParams(max_tokens=17))
     evaluate_questions(QS[:1], llm, _source(), settings)
-    assert sorted(params.max_tokens for _, params in llm.calls) == [17, 2048, 2048]
+    assert sorted(params.max_tokens for _, params in llm.batches) == [17, 2048, 2048]
 
 
 def test_sensitive_checkpoint_scores_resumed_items_without_their_text(tmp_path):
@@ -189,7 +175,7 @@ def test_sensitive_checkpoint_scores_resumed_items_without_their_text(tmp_path):
     qs = [MCQuestion(f"rec{i}", f"Secret question {i}?", ("w", "x", "y", "z"), i % 4, "Physics", "Physics",
                      "gpqa", sensitive=True) for i in range(4)]
 
-    def reply(prompt):
+    def reply(prompt, params):
         q = next(q for q in qs if q.question in _user(prompt))
         return f"Restating {q.question} ... \\boxed{{{q.gold}}}" if q.id != "rec3" else "no idea"
 
@@ -200,11 +186,11 @@ def test_sensitive_checkpoint_scores_resumed_items_without_their_text(tmp_path):
     assert "Secret question" not in stored and '"letter": "B"' in stored
     again = ScriptedLLM(reply)
     second = evaluate_questions(qs, again, src, EvalSettings(), out_dir=tmp_path)
-    assert again.calls == [] and second.rows == first.rows
+    assert again.batches == [] and second.rows == first.rows
     # lines whose extraction version is not the current one are regenerated, not trusted
     path = tmp_path / "generations.rag.jsonl"
     path.write_text(path.read_text(encoding="utf-8").replace('"version": "extract-', '"version": "old-'),
                     encoding="utf-8")
     third = ScriptedLLM(reply)
     evaluate_questions(qs, third, src, EvalSettings(), out_dir=tmp_path)
-    assert sum(len(p) for p, _ in third.calls) == 4
+    assert sum(len(p) for p, _ in third.batches) == 4

@@ -3,31 +3,24 @@
 import json
 
 import pytest
+from fakes import ScriptedLLM, gpqa_csv
 
 from reasonir.cli import main
 from reasonir.io import iter_jsonl, write_corpus, write_run
-from reasonir.llm.base import Generation
 from reasonir.rag.stats import summarize
 from reasonir.types import Document
 from reasonir.workflows.rag import RagConfig, run_rag
 
 
-class EchoGoldLLM:
-    """Answers correctly whenever the prompt holds a passage naming the gold letter, else says B."""
+def echo_gold(prompt, params):
+    """The right answer whenever the prompt holds a passage naming the gold letter, else B."""
+    text = prompt[-1]["content"]
+    letter = text.split("GOLD=")[1][0] if "GOLD=" in text else "B"
+    return f"Thinking. The answer is ({letter})."
 
-    name = "echo-gold"
 
-    def __init__(self):
-        self.prompts = 0
-
-    def generate(self, prompts, params=None):
-        self.prompts += len(prompts)
-        out = []
-        for p in prompts:
-            text = p[-1]["content"]
-            letter = text.split("GOLD=")[1][0] if "GOLD=" in text else "B"
-            out.append(Generation(text=f"Thinking. The answer is ({letter}).", completion_tokens=5))
-        return out
+def echo_gold_llm() -> ScriptedLLM:
+    return ScriptedLLM(echo_gold, name="echo-gold", tokens=(0, 5))
 
 
 @pytest.fixture()
@@ -52,9 +45,9 @@ def test_run_rag_end_to_end_and_recompute(tmp_path, mmlu_zip):
     cfg = RagConfig(benchmark="mmlu", data=mmlu_zip, run=str(tmp_path / "run.trec"),
                     corpus=str(tmp_path / "corpus.jsonl"), subjects=["anatomy", "virology"],
                     limit_per_subject=4, top_k=2, out=str(out), bootstrap=200)
-    llm = EchoGoldLLM()
+    llm = echo_gold_llm()
     outcome = run_rag(cfg, llm=llm)
-    assert llm.prompts == 16
+    assert llm.calls == 16
     rep = outcome.report
     assert rep["n"] == 8 and rep["conditions"]["rag"]["accuracy"] == 1.0
     assert rep["groups"].keys() == {"stem", "other"} and rep["meta"]["k"] == 2
@@ -77,7 +70,7 @@ def test_run_rag_with_bm25_over_a_corpus(tmp_path, mmlu_zip):
     qs = _gold_corpus_and_run(tmp_path, mmlu_zip)
     cfg = RagConfig(benchmark="mmlu", data=mmlu_zip, corpus=str(tmp_path / "corpus.jsonl"),
                     subjects=["virology"], limit=3, out=str(tmp_path / "o"), chart=False)
-    outcome = run_rag(cfg, llm=EchoGoldLLM())
+    outcome = run_rag(cfg, llm=echo_gold_llm())
     # BM25 over the corpus finds the passage that repeats each question first
     assert [r["rag"]["passages"][0]["doc_id"] for r in outcome.rows] == [f"doc-{r['id']}" for r in outcome.rows]
     assert all(len(r["rag"]["passages"]) == 3 for r in outcome.rows)
@@ -97,7 +90,7 @@ def test_cli_errors_and_closed_only(tmp_path, mmlu_zip, capsys):
                  "--conditions", "closed", "--llm", "smollm2", "--out", str(tmp_path)]) == 2
     assert "astrology" in capsys.readouterr().err
     outcome = run_rag(RagConfig(benchmark="mmlu", data=mmlu_zip, subjects=["stem"], limit=2,
-                                conditions="closed", out=str(tmp_path / "c"), chart=False), llm=EchoGoldLLM())
+                                conditions="closed", out=str(tmp_path / "c"), chart=False), llm=echo_gold_llm())
     assert set(outcome.report["conditions"]) == {"closed"} and "difference" not in outcome.report
 
 
@@ -130,16 +123,15 @@ def test_cli_with_the_embedded_smollm2(tmp_path, mmlu_zip, capsys):
 
 def test_llm_is_loaded_from_the_spec_and_gpqa_skips_the_response_cache(tmp_path, mmlu_zip, monkeypatch):
     import reasonir.llm as llm_pkg
-    from test_rag_benchmarks import _gpqa_csv
 
     calls = []
 
     def fake_load_llm(spec, **kw):
         calls.append((spec, kw))
-        return EchoGoldLLM()
+        return echo_gold_llm()
 
     monkeypatch.setattr(llm_pkg, "load_llm", fake_load_llm)
-    (tmp_path / "gpqa_diamond.csv").write_text(_gpqa_csv(3), encoding="utf-8")
+    (tmp_path / "gpqa_diamond.csv").write_text(gpqa_csv(3), encoding="utf-8")
     run_rag(RagConfig(benchmark="gpqa", data=str(tmp_path / "gpqa_diamond.csv"), llm="smollm2",
                       conditions="closed", out=str(tmp_path / "g"), chart=False))
     run_rag(RagConfig(benchmark="mmlu", data=mmlu_zip, subjects=["virology"], limit=1, llm="smollm2",

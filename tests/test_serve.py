@@ -2,12 +2,10 @@
 
 import asyncio
 import base64
-import socket
-import threading
-import time
 
 import numpy as np
 import pytest
+from served_index import RunningServer
 
 from reasonir.index import Index, IndexOptions, build_index
 from reasonir.io import write_corpus
@@ -22,29 +20,6 @@ from reasonir.serve import ServeLimits, create_app  # noqa: E402
 TOPICS = ["photosynthesis chlorophyll light energy plants sugar", "plate tectonics earthquakes continents drift",
           "insulin glucose pancreas blood sugar diabetes", "neurons synapses action potential brain signal",
           "black holes gravity event horizon spacetime", "vaccines antibodies immune memory infection"]
-
-
-class RunningServer:
-    """uvicorn serving ``app`` in a thread on a socket bound to a free localhost port."""
-
-    def __init__(self, app):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
-        self.thread.start()
-        t0 = time.monotonic()
-        while not self.server.started:
-            if time.monotonic() - t0 > 30:
-                raise TimeoutError("server did not start")
-            time.sleep(0.02)
-
-    def stop(self):
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-        self.sock.close()
 
 
 def make_docs():

@@ -23,7 +23,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     from reasonir.serve import create_app
-    from test_serve import RunningServer
+    from served_index import RunningServer
 
     root = tmp_path_factory.mktemp("browser")
     docs = [Document("photo", "Plants use chlorophyll to turn light energy into sugar.", title="Photosynthesis"),

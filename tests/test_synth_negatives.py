@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from _synth_scripted import ScriptedLLM, default_reply, words_text
+from _synth_scripted import default_reply, words_text
+from fakes import ScriptedLLM
 from reasonir.synth.config import SynthesizeConfig
 from reasonir.synth.expand import ExpandStage
 from reasonir.synth.negatives import LLMNegativeStage, MineStage, NegativeMiner, parse_yes_no
@@ -119,7 +120,7 @@ def test_parse_yes_no_failure():
 
 
 def test_expand_stage_replaces_and_keeps_original():
-    llm = ScriptedLLM()
+    llm = ScriptedLLM(default_reply)
     recs = [hq_rec(0, "why do bridges resonate", "pos")]
     out = ExpandStage(cfg(expand=True, expand_mode="append", expand_max_tokens=64), llm)(recs)
     item = out[0]["items"][0]

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from _synth_scripted import ScriptedLLM, default_reply
+from _synth_scripted import default_reply
+from fakes import ScriptedLLM
 from reasonir.config import build
 from reasonir.errors import ConfigError
 from reasonir.llm.base import GenerationParams
@@ -158,7 +159,7 @@ def test_our_defaults_where_the_preset_differs():
 def test_bm25q_negatives_are_mined_when_selected(tmp_path):
     cfg = hq_cfg(tmp_path, mine="bm25q", mine_skip=2, mine_negatives=1, min_negatives=1)
     cfg.mine_corpus = list(cfg.input)
-    res = synthesize(cfg, llm=ScriptedLLM())
+    res = synthesize(cfg, llm=ScriptedLLM(default_reply))
     docs = read_documents(cfg.input[0])
     index = BM25Index.build([d.full_text for d in docs], [d.id for d in docs], k1=0.9, b=0.4)
     assert len(res.examples) == 3
@@ -178,7 +179,7 @@ def test_edu_cut_filters_as_configured(tmp_path):
     rows = [{"_id": f"e{n}", "text": " ".join(f"w{n}x{i}" for i in range(n))} for n in (12, 15, 25, 35, 45)]
     path = tmp_path / "edu.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    llm = ScriptedLLM()
+    llm = ScriptedLLM(default_reply)
     for threshold, kept in ((1.0, ["e45", "e35", "e25", "e12", "e15"]), (2.0, ["e45", "e35", "e25"]),
                             (4.0, ["e45"])):
         cfg = SynthesizeConfig(out=str(tmp_path / f"out{threshold}"), input=[str(path)], edu_scorer="llm",
@@ -193,7 +194,7 @@ def test_edu_cut_filters_as_configured(tmp_path):
 # --------------------------------------------------------------------------------------------------
 def test_reason_expansion_sends_the_reasoning_template(tmp_path):
     cfg = hq_cfg(tmp_path, expand=True, expand_prompt="reason", expand_mode="append", budget=2)
-    llm = ScriptedLLM()
+    llm = ScriptedLLM(default_reply)
     res = synthesize(cfg, llm=llm)
     expand_prompts = llm.prompts[2:]
     assert len(expand_prompts) == 2

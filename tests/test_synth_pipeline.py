@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from _synth_scripted import ScriptedLLM, default_reply
+from _synth_scripted import default_reply
+from fakes import ScriptedLLM
 from reasonir.llm import load_llm
 from reasonir.synth import SynthesizeConfig, merge_shards, synthesize
 from reasonir.trainio import read_train_examples
@@ -23,7 +24,7 @@ def base_cfg(out: Path, scifact_dir: Path, **kw) -> SynthesizeConfig:
 
 
 def cached(cache: Path, **kw):
-    backend = ScriptedLLM(**kw)
+    backend = ScriptedLLM(**{"reply": default_reply, **kw})
     return load_llm(backend, cache=str(cache)), backend
 
 
@@ -136,7 +137,7 @@ def test_cli_with_yaml_config_against_an_http_server(tmp_path, scifact_dir, caps
     from reasonir.cli import main
     from reasonir.llm.server import LLMServer
 
-    with LLMServer(ScriptedLLM()) as server:
+    with LLMServer(ScriptedLLM(default_reply)) as server:
         conf = {"out": str(tmp_path / "cli"), "input": [f"beir:{scifact_dir}"], "max_input_docs": 30, "budget": 3,
                 "llm": server.spec, "neg_min_words": 20, "mine": "bm25q", "mine_skip": 2,
                 "llm_options": {"concurrency": 2}}

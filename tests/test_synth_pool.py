@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from _synth_scripted import ScriptedLLM
+from fakes import ScriptedLLM
 from reasonir.errors import ConfigError, DataFormatError
 from reasonir.synth.edu import (
     LLMJudgeScorer,

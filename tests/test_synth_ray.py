@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from _synth_scripted import ScriptedLLM
+from _synth_scripted import default_reply
+from fakes import ScriptedLLM
 from reasonir.synth import SynthesizeConfig, synthesize
 from reasonir.trainio import read_train_examples
 
@@ -19,7 +20,7 @@ def _factory(cache: str):
     def make():
         from reasonir.llm import load_llm
 
-        return load_llm(ScriptedLLM(), cache=cache)
+        return load_llm(ScriptedLLM(default_reply), cache=cache)
     return make
 
 

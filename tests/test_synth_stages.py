@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from _synth_scripted import ScriptedLLM, default_reply, words_text
+from _synth_scripted import default_reply, words_text
+from fakes import ScriptedLLM
 from reasonir.synth.config import SynthesizeConfig
 from reasonir.synth.hq import HQStage, parse_hq_reply, question_lines
 from reasonir.synth.parsing import ParseError
@@ -29,7 +30,7 @@ def hq_records(n=1):
 
 
 def test_hq_valid_reply():
-    llm = ScriptedLLM()
+    llm = ScriptedLLM(default_reply)
     recs = HQStage(cfg(hq_per_doc=2), llm)(hq_records(2))
     assert [len(r["items"]) for r in recs] == [2, 2]
     item = recs[0]["items"][0]
