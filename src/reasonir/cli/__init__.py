@@ -1,8 +1,12 @@
 """``reasonir <command>``: each command parses one config and calls one library function.
 
-Commands live in their own modules (``reasonir/cli/<command>.py``) exposing ``register(subparsers)``;
-this module only wires them together, configures logging and turns expected errors into a one-line
-message and exit status 2.
+Commands live in their own modules (``reasonir/cli/<command>.py``) exposing ``COMMANDS`` (name ->
+one-line help) and ``register(subparsers)``; this module only wires them together, configures logging
+and turns expected errors into a one-line message and exit status 2.
+
+Start-up stays cheap: a command module imports its workflow (and numpy, models...) only inside
+``register`` and its handlers, and ``main`` registers in full only the command being run; the others
+are listed by name and help line, so ``reasonir --help`` imports none of them.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import argparse
 import importlib
 import logging
 import sys
+from collections.abc import Collection
 
 from .. import __version__
 from .._logging import configure_logging, set_progress
@@ -57,21 +62,38 @@ def _leaf_parsers(parser: argparse.ArgumentParser):
                 yield from _leaf_parsers(sub)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``reasonir`` parser with every command (what ``main`` parses; the vocabulary test walks it)."""
+def build_parser(commands: Collection[str] | None = None) -> argparse.ArgumentParser:
+    """The ``reasonir`` parser (what ``main`` parses; the vocabulary test walks it).
+
+    Args:
+        commands: register only these commands' options; the others get a bare parser with their
+            help line, enough for ``reasonir --help``. ``None``: every command in full.
+    """
     parser = Parser(prog="reasonir", description="Retrieval for reasoning-intensive queries (ReasonIR toolkit).")
     parser.add_argument("--version", action="version", version=f"reasonir {__version__}")
     _add_global_flags(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
-        importlib.import_module(f"{__name__}.{name.replace('-', '_')}").register(sub)
+        module = importlib.import_module(f"{__name__}.{name.replace('-', '_')}")
+        if commands is None or any(c in commands for c in module.COMMANDS):
+            module.register(sub)
+        else:
+            for command, text in module.COMMANDS.items():
+                sub.add_parser(command, help=text, description=text)
     for child in _leaf_parsers(parser):
         _add_global_flags(child, top=False)
     return parser
 
 
+def _command_in(argv: list[str]) -> str | None:
+    """The command word of ``argv``: the first argument that is not an option (global flags take no value)."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = _command_in(argv)
+    parser = build_parser({command} if command else set())
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import argparse
 
-from ..config import add_arguments, from_args
 from ._common import print_json
+
+#: the commands this module registers, with the one-line help ``reasonir --help`` lists
+COMMANDS = {
+    "bright": "the BRIGHT table in one command (runs, manifests, leaderboard, chart)",
+}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from ..config import add_arguments
     from ..workflows.bright import BrightConfig
 
-    p = sub.add_parser("bright", help="the BRIGHT table in one command (runs, manifests, leaderboard, chart)",
+    p = sub.add_parser("bright", help=COMMANDS["bright"],
                        description="Run every --queries x --retriever (x --rerank) setting on the BRIGHT tasks, "
                                    "resumable per (task, setting), or score existing runs (--runs DIR); write "
                                    "leaderboard.md/.json beside the paper's numbers and a per-task bar chart.")
@@ -21,6 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from ..config import from_args
     from ..workflows.bright import BrightConfig, run_bright
 
     cfg = from_args(BrightConfig, args)

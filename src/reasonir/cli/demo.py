@@ -5,14 +5,19 @@ from __future__ import annotations
 import argparse
 import textwrap
 
-from ..config import add_arguments, from_args
 from ._common import print_json
+
+#: the commands this module registers, with the one-line help ``reasonir --help`` lists
+COMMANDS = {
+    "demo": "the main job on a corpus every Python carries: index, then answer questions",
+}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from ..config import add_arguments
     from ..workflows.demo import DemoConfig
 
-    p = sub.add_parser("demo", help="the main job on a corpus every Python carries: index, then answer questions",
+    p = sub.add_parser("demo", help=COMMANDS["demo"],
                        description="Index the Python language reference shipped with the interpreter (dense + "
                                    "BM25, resumable, cached) and answer a few reasoning-style questions with "
                                    "hybrid search.")
@@ -22,6 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from ..config import from_args
     from ..workflows.demo import DemoConfig, run_demo
 
     cfg = from_args(DemoConfig, args)

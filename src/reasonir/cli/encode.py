@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import argparse
 
-from ..config import add_arguments, from_args
 from ..config_aliases import deprecated
 from ..errors import ConfigError
 from ._common import print_json
 
+#: the commands this module registers, with the one-line help ``reasonir --help`` lists
+COMMANDS = {
+    "encode": "embed a corpus (or queries) into .npy shards + ids.json + config.json",
+}
+
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from ..config import add_arguments
     from ..workflows.encode import EncodeConfig
 
-    p = sub.add_parser("encode", help="embed a corpus (or queries) into .npy shards + ids.json + config.json",
+    p = sub.add_parser("encode", help=COMMANDS["encode"],
                        description="Embed every document of a corpus with a dense encoder. Resumable; "
                                    "files are written atomically; config.json is written last.")
     add_arguments(p, EncodeConfig)
@@ -23,6 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from ..config import from_args
     from ..workflows.encode import EncodeConfig, run_encode
 
     if args.out_positional is not None:         # `reasonir encode CORPUS OUT_DIR`, the former spelling

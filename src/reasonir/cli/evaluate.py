@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import argparse
 
-from ..config import add_arguments, from_args
 from ._common import print_json
+
+#: the commands this module registers, with the one-line help ``reasonir --help`` lists
+COMMANDS = {
+    "evaluate": "score TREC runs against qrels; compare runs with a paired test",
+}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from ..config import add_arguments
     from ..workflows.evaluate import EvaluateConfig
 
-    p = sub.add_parser("evaluate", help="score TREC runs against qrels; compare runs with a paired test",
+    p = sub.add_parser("evaluate", help=COMMANDS["evaluate"],
                        description="Score runs against qrels (fractions, 0-1). Several runs against one --qrels "
                                    "are compared with the first by a paired significance test (p-values); one "
                                    "--qrels per run (e.g. BRIGHT tasks) prints the macro average over them. "
@@ -22,6 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from ..config import from_args
     from ..evaluate import macro_average, markdown_table
     from ..workflows.evaluate import EvaluateConfig, comparison_table, evaluate_runs, per_query_lines
 

@@ -6,11 +6,16 @@ import argparse
 import logging
 import sys
 
-from ..config import add_arguments, from_args
 from ._common import print_json
+
+#: the commands this module registers, with the one-line help ``reasonir --help`` lists
+COMMANDS = {
+    "index": "build, grow, prune and inspect a persistent search index",
+}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from ..config import add_arguments
     from ..workflows.index import (
         IndexAddConfig,
         IndexBuildConfig,
@@ -19,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         IndexInfoConfig,
     )
 
-    p = sub.add_parser("index", help="build, grow, prune and inspect a persistent search index",
+    p = sub.add_parser("index", help=COMMANDS["index"],
                        description="A persistent index: SQLite document store, fp16/fp32 vector shards, optional "
                                    "BM25 and FAISS ANN. Builds resume after interruption.")
     verbs = p.add_subparsers(dest="index_command", metavar="VERB")
@@ -58,6 +63,7 @@ def _report(args: argparse.Namespace, report) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
+    from ..config import from_args
     from ..workflows.index import IndexBuildConfig, run_index_build
 
     cfg = from_args(IndexBuildConfig, args)
@@ -69,12 +75,14 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _add(args: argparse.Namespace) -> int:
+    from ..config import from_args
     from ..workflows.index import IndexAddConfig, run_index_add
 
     return _report(args, run_index_add(from_args(IndexAddConfig, args)))
 
 
 def _delete(args: argparse.Namespace) -> int:
+    from ..config import from_args
     from ..workflows.index import IndexDeleteConfig, run_index_delete
 
     try:
@@ -85,12 +93,14 @@ def _delete(args: argparse.Namespace) -> int:
 
 
 def _derive(args: argparse.Namespace) -> int:
+    from ..config import from_args
     from ..workflows.index import IndexDeriveConfig, run_index_derive
 
     return _report(args, run_index_derive(from_args(IndexDeriveConfig, args)))
 
 
 def _info(args: argparse.Namespace) -> int:
+    from ..config import from_args
     from ..workflows.index import IndexInfoConfig, run_index_info
 
     info = run_index_info(from_args(IndexInfoConfig, args))

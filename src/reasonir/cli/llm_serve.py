@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import argparse
 
-from ..config import add_arguments, from_args
+#: the commands this module registers, with the one-line help ``reasonir --help`` lists
+COMMANDS = {
+    "llm-serve": "serve an LLM over an OpenAI-compatible HTTP API",
+}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from ..config import add_arguments
     from ..workflows.llm_serve import LLMServeConfig
 
-    p = sub.add_parser("llm-serve", help="serve an LLM over an OpenAI-compatible HTTP API",
+    p = sub.add_parser("llm-serve", help=COMMANDS["llm-serve"],
                        description="Serve any LLM backend (default: the embedded smollm2) at /v1/chat/completions, "
                                    "/v1/completions and /v1/models. Binds 127.0.0.1 unless --host says otherwise.")
     add_arguments(p, LLMServeConfig)
@@ -18,6 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from ..config import from_args
     from ..workflows.llm_serve import LLMServeConfig, run_llm_serve
 
     cfg = from_args(LLMServeConfig, args)

@@ -5,15 +5,21 @@ from __future__ import annotations
 
 import argparse
 
-from ..config import add_arguments, from_args
 from ._common import print_json
+
+#: the commands this module registers, with the one-line help ``reasonir --help`` lists
+COMMANDS = {
+    "rag": "MMLU/GPQA accuracy closed-book vs with retrieved passages",
+    "rag-datastore": "merge retrieved pools into one corpus without exact-duplicate texts",
+}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from ..config import add_arguments
     from ..workflows.rag import RagConfig
 
     p = sub.add_parser(
-        "rag", help="MMLU/GPQA accuracy closed-book vs with retrieved passages",
+        "rag", help=COMMANDS["rag"],
         description="Answer MMLU or GPQA questions with an LLM, closed-book and with the top-k passages "
                     "from an index, a run file or a corpus; write per-question results and a report "
                     "(JSON, Markdown, bar chart) with a paired-bootstrap interval on the difference.")
@@ -24,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     from ..workflows.rag_datastore import RagDatastoreConfig
 
     d = sub.add_parser(
-        "rag-datastore", help="merge retrieved pools into one corpus without exact-duplicate texts",
+        "rag-datastore", help=COMMANDS["rag-datastore"],
         description="Merge the documents ranked in one or more TREC runs (top --top-k per query) into a "
                     "JSONL corpus with sequential ids, dropping exact-duplicate texts.")
     add_arguments(d, RagDatastoreConfig)
@@ -33,6 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from ..config import from_args
     from ..workflows.rag import RagConfig, run_rag
 
     cfg = from_args(RagConfig, args)
@@ -63,6 +70,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _datastore(args: argparse.Namespace) -> int:
+    from ..config import from_args
     from ..workflows.rag_datastore import RagDatastoreConfig, run_rag_datastore
 
     cfg = from_args(RagDatastoreConfig, args)

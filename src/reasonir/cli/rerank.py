@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import argparse
 
-from ..config import add_arguments, from_args
 from ._common import format_metrics, print_json
+
+#: the commands this module registers, with the one-line help ``reasonir --help`` lists
+COMMANDS = {
+    "rerank": "rerank a run with an LLM (0-5 grades) or a cross-encoder",
+}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from ..config import add_arguments
     from ..workflows.rerank import RerankConfig
 
-    p = sub.add_parser("rerank", help="rerank a run with an LLM (0-5 grades) or a cross-encoder",
+    p = sub.add_parser("rerank", help=COMMANDS["rerank"],
                        description="Rerank each query's top-k of a run; report metrics before and after "
                                    "(reranker alone and combined with the first-stage score).")
     add_arguments(p, RerankConfig)
@@ -20,6 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from ..config import from_args
     from ..workflows.rerank import RerankConfig, run_rerank
 
     cfg = from_args(RerankConfig, args)

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import argparse
 
-from ..config import add_arguments, from_args
 from ._common import format_metrics, print_json
+
+#: the commands this module registers, with the one-line help ``reasonir --help`` lists
+COMMANDS = {
+    "retrieve": "retrieve for a dataset's queries and evaluate the run",
+}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from ..config import add_arguments
     from ..workflows.retrieve import RetrieveConfig
 
-    p = sub.add_parser("retrieve", help="retrieve for a dataset's queries and evaluate the run",
+    p = sub.add_parser("retrieve", help=COMMANDS["retrieve"],
                        description="Retrieve for every query of a dataset, write a TREC run, print metrics.")
     add_arguments(p, RetrieveConfig)
     p.add_argument("--json", action="store_true", help="print the metrics as one JSON object (last line)")
@@ -19,6 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from ..config import from_args
     from ..workflows.retrieve import RetrieveConfig, run_retrieve
 
     cfg = from_args(RetrieveConfig, args)

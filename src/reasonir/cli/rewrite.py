@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import argparse
 
-from ..config import add_arguments, from_args
 from ._common import print_json
+
+#: the commands this module registers, with the one-line help ``reasonir --help`` lists
+COMMANDS = {
+    "rewrite": "rewrite queries with an LLM (test-time reasoning expansion)",
+}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from ..config import add_arguments
     from ..workflows.rewrite import RewriteConfig
 
-    p = sub.add_parser("rewrite", help="rewrite queries with an LLM (test-time reasoning expansion)",
+    p = sub.add_parser("rewrite", help=COMMANDS["rewrite"],
                        description="Rewrite every query of a dataset into a reasoning text with an LLM; write "
                                    "JSONL rows {id, query, ...} for `reasonir retrieve --queries FILE`.")
     add_arguments(p, RewriteConfig)
@@ -20,6 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from ..config import from_args
     from ..workflows.rewrite import RewriteConfig, run_rewrite
 
     cfg = from_args(RewriteConfig, args)

@@ -12,18 +12,24 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ..config import add_arguments, from_args
 from ..types import Run, top_k
 from ._common import format_metrics, print_json
+
+#: the commands this module registers, with the one-line help ``reasonir --help`` lists
+COMMANDS = {
+    "search": "search an index (one query, or a queries file to a TREC run)",
+}
+
 
 if TYPE_CHECKING:
     from ..workflows.search import SearchConfig
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from ..config import add_arguments
     from ..workflows.search import SearchConfig
 
-    p = sub.add_parser("search", help="search an index (one query, or a queries file to a TREC run)",
+    p = sub.add_parser("search", help=COMMANDS["search"],
                        description="Search an index built by `reasonir index build`. Retrievers: dense, bm25, bm25q "
                                    "(query-side BM25), hybrid (dense + BM25 fusion). A --queries search writes "
                                    "its run to --out, or to stdout when neither --out nor --qrels is given.")
@@ -33,6 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from ..config import from_args
     from ..workflows.search import SearchConfig, run_search
 
     cfg = from_args(SearchConfig, args)

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import argparse
 
-from ..config import add_arguments, from_args
+#: the commands this module registers, with the one-line help ``reasonir --help`` lists
+COMMANDS = {
+    "serve": "serve an index over HTTP (search API, OpenAI embeddings, web page)",
+}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from ..config import add_arguments
     from ..serve.server import ServeConfig
 
-    p = sub.add_parser("serve", help="serve an index over HTTP (search API, OpenAI embeddings, web page)",
+    p = sub.add_parser("serve", help=COMMANDS["serve"],
                        description="POST /search, GET /documents/{id}, POST /v1/embeddings, GET /health, and a "
                                    "search page at /. Binds to 127.0.0.1 unless --host says otherwise.")
     add_arguments(p, ServeConfig)
@@ -18,6 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from ..config import from_args
     from ..serve.server import ServeConfig, serve
 
     cfg = from_args(ServeConfig, args)

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import argparse
 
-from ..config import add_arguments, from_args
 from ..errors import ConfigError
 from ._common import print_json
 
+#: the commands this module registers, with the one-line help ``reasonir --help`` lists
+COMMANDS = {
+    "synthesize": "generate reasoning-intensive training data (HQ, VL, hard negatives)",
+}
+
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from ..config import add_arguments
     from ..workflows.synthesize import SynthesizeConfig
 
     p = sub.add_parser(
-        "synthesize", help="generate reasoning-intensive training data (HQ, VL, hard negatives)",
+        "synthesize", help=COMMANDS["synthesize"],
         description="Generate GritLM/ReasonIR training JSONL from documents with an LLM (resumable: a re-run "
                     "reuses every cached answer), or convert reasonir/reasonir-data with --released.")
     p.add_argument("config_file", nargs="?", default=None, metavar="CONFIG.yaml",
@@ -26,6 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from ..config import from_args
     from ..workflows.synthesize import SynthesizeConfig, merge_shards, run_synthesize
 
     if args.config_file:

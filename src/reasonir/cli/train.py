@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import argparse
 
-from ..config import add_arguments, from_args
 from ._common import print_json
+
+#: the commands this module registers, with the one-line help ``reasonir --help`` lists
+COMMANDS = {
+    "train": "train an encoder contrastively (InfoNCE, GradCache, cross-device negatives)",
+}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from ..config import add_arguments
     from ..workflows.train import TrainConfig
 
-    p = sub.add_parser("train", help="train an encoder contrastively (InfoNCE, GradCache, cross-device negatives)",
+    p = sub.add_parser("train", help=COMMANDS["train"],
                        description="Fine-tune a bi-encoder with the ReasonIR/GritLM contrastive recipe. Options come "
                                    "from CONFIG (YAML/JSON); flags given here override it. Run under "
                                    "`accelerate launch --config_file ACC.yaml $(which reasonir) train CONFIG.yaml` "
@@ -28,6 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from ..config import from_args
     from ..errors import ConfigError
     from ..workflows.train import TrainConfig, run_train
 
