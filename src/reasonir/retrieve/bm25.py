@@ -173,7 +173,8 @@ class BM25Index:
         cum = np.cumsum(lens)
         total = int(cum[-1]) if cum.size else 0
         cuts = np.searchsorted(cum, np.arange(_BLOCK_POSTINGS, total, _BLOCK_POSTINGS)) + 1
-        edges = np.unique(np.r_[0, cuts, lens.size])
+        bounds = np.r_[0, cuts, lens.size]                                   # sorted (cuts: searchsorted + 1)
+        edges = bounds[np.r_[True, bounds[1:] != bounds[:-1]]]              # distinct; np.unique imports numpy.ma
         out = None
         for a, z in zip(edges[:-1].tolist(), edges[1:].tolist()):
             ln = lens[a:z]
