@@ -27,24 +27,16 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..versions import installed_versions
 from .settings import ENCODER_CONFIG_FILE
+
+#: the packages whose versions an exported folder records
+VERSIONED_PACKAGES = ("reasonir", "torch", "transformers", "sentence-transformers")
 
 
 def _write_json(path: Path, obj: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-
-
-def _versions() -> dict[str, str]:
-    import importlib.metadata as md
-
-    out = {}
-    for pkg in ("reasonir", "torch", "transformers", "sentence-transformers"):
-        try:
-            out[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            continue
-    return out
 
 
 def _tokenizer_with_bos(tokenizer: Any) -> Any:
@@ -133,7 +125,7 @@ def export_encoder(encoder: Any, path: str | os.PathLike, overwrite: bool = Fals
         else:
             settings = {"encoder": "hash", "dim": encoder.dim, "bigrams": encoder.bigrams}
         _write_json(tmp / ENCODER_CONFIG_FILE, {**settings, "source": encoder.fingerprint(),
-                                                "versions": _versions()})
+                                                "versions": installed_versions(VERSIONED_PACKAGES)})
         if target.exists():
             old = target.with_name(f".{target.name}.old-{os.getpid()}")
             os.rename(target, old)
