@@ -110,3 +110,35 @@ def test_index_with_codes_add_delete_derive_and_info(tmp_path):
         assert info["ann_recall_at_10"] >= 0.95
         assert "d1300" not in {h.id for h in index.search([probe], k=20, mode="dense")[0]}
         assert index.search([docs[5].text], k=1, mode="dense")[0][0].id == "d5"
+
+
+def test_reuse_vectors_moves_a_local_index_into_milvus_without_encoding(tmp_path):
+    pytest.importorskip("pymilvus")
+    pytest.importorskip("milvus_lite")
+    from reasonir.errors import ConfigError as Cfg
+    from reasonir.index import RunOptions
+
+    docs = _docs(900, seed=3)
+    write_corpus(tmp_path / "c.jsonl", docs)
+    common = dict(model="hash", bm25=True, shard_size=400)
+    first = build_index(str(tmp_path / "c.jsonl"), str(tmp_path / "local"), IndexOptions(**common))
+    assert first.shards_encoded == 3
+    reuse = RunOptions(reuse_vectors=[str(tmp_path / "local")])
+    moved = build_index(str(tmp_path / "c.jsonl"), str(tmp_path / "milvus"),
+                        IndexOptions(**common, store="milvus"), reuse)
+    assert (moved.shards_encoded, moved.shards_reused) == (0, 3)
+    other = build_index(str(tmp_path / "c.jsonl"), str(tmp_path / "fp32"),           # other vectors: encoded
+                        IndexOptions(**common, dtype="fp32"), reuse)
+    assert (other.shards_encoded, other.shards_reused) == (3, 0)
+    assert sorted(p.name for p in (tmp_path / "local" / "vectors").iterdir()) != []    # the donor is untouched
+    with Index.open(tmp_path / "local", verify=True) as a, Index.open(tmp_path / "milvus") as b:
+        texts = [d.text for d in docs[:20]]
+        for mode in ("dense", "hybrid"):
+            ha, hb = a.search(texts, k=10, mode=mode), b.search(texts, k=10, mode=mode)
+            for x, y in zip(ha, hb):                    # same scores; same documents above the last score
+                np.testing.assert_allclose([h.score for h in x], [h.score for h in y], rtol=1e-5)
+                cut = x[-1].score + 1e-6
+                assert {h.id for h in x if h.score > cut} == {h.id for h in y if h.score > cut}
+    with pytest.raises(Cfg, match="not an index"):
+        build_index(str(tmp_path / "c.jsonl"), str(tmp_path / "x"), IndexOptions(**common),
+                    RunOptions(reuse_vectors=[str(tmp_path)]))

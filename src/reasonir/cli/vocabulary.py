@@ -105,6 +105,7 @@ SHARED: tuple[Term, ...] = (
     Term("--ray-address", "the Ray cluster (default: a local one)"),
     Term("--ray-workers", "Ray encoder actors"),
     Term("--ray-gpus-per-worker", "GPUs per Ray actor"),
+    Term("--reuse-vectors", "index folders whose encoded shards a write reuses instead of encoding again"),
     Term("--host", "the interface a server binds (127.0.0.1 unless told)"),
     Term("--port", "a server's TCP port (serve: 8000, llm-serve: 8001)"),
     Term("--api-key", "the key clients must send (Authorization: Bearer KEY)"),

@@ -76,10 +76,14 @@ def _encode(root: Path, store: DocStore, opts: IndexOptions, run: RunOptions, ba
     instruction = opts.document_instruction
     shards: list[dict[str, Any]] = []
     jobs: list[encoding.ShardJob] = []
+    donors = encoding.donor_shards(run.reuse_vectors) if run.reuse_vectors else {}
     for start in range(base, total, opts.shard_size):
         end = min(total, start + opts.shard_size)
         ids, texts = store.texts(start, end)
         rel = shard_name(start, shard_key(fingerprint_identity(fp), instruction, opts.dtype, ids, texts))
+        donor = donors.get(Path(rel).name)
+        if donor is not None and not (root / rel).exists():
+            encoding.adopt_shard(root / rel, donor, end - start)    # same name: the same vectors, not re-encoded
         if sink is not None and milvus_write.stream_shard(root / rel, sink, start, ids):
             report.shards_reused += 1
             continue

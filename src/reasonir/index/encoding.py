@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass
@@ -236,3 +237,38 @@ def release_memory() -> None:
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_available():
         torch.cuda.empty_cache()
+
+
+def donor_shards(index_dirs: Sequence[str | os.PathLike]) -> dict[str, Path]:
+    """``{shard file name: path}`` of the vector shards in other index folders (``RunOptions.reuse_vectors``).
+
+    A shard's name carries its start row and a hash of everything that determines its vectors (encoder
+    fingerprint, instruction, dtype, ids and texts), so a donor shard with the same name as a shard a
+    build needs holds exactly the vectors that build would encode.
+
+    Raises:
+        ConfigError: a folder that is not an index with vector shards.
+    """
+    out: dict[str, Path] = {}
+    for d in index_dirs:
+        folder = Path(d) / "vectors"
+        if not (Path(d) / "config.json").is_file() or not folder.is_dir():
+            raise ConfigError(f"{d}: not an index with vector shards (reuse_vectors / --reuse-vectors names index "
+                              "folders whose encoded shards a build may reuse)")
+        out.update({p.name: p for p in folder.glob("shard-*.npy")})
+    return out
+
+
+def adopt_shard(path: Path, donor: Path, rows: int) -> bool:
+    """Put the complete donor shard at ``path`` (a hard link, else an atomic copy); ``False`` if incomplete."""
+    if not shard_exists(donor, rows):
+        return False
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(donor, tmp)
+    except OSError:                                   # another filesystem: copy
+        shutil.copyfile(donor, tmp)
+    os.replace(tmp, path)
+    return True
+

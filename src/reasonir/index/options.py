@@ -95,6 +95,9 @@ class RunOptions:
         ray_address: Ray cluster address (``None``: local instance).
         ray_workers: Ray encoder actors.
         ray_gpus_per_worker: GPUs per Ray actor.
+        reuse_vectors: other index folders whose encoded shards are reused where they hold exactly the
+            vectors a shard needs (same encoder, instruction, dtype, rows, ids and texts), e.g. to move a
+            local index into Milvus without encoding again.
     """
 
     device: str = "auto"
@@ -105,6 +108,7 @@ class RunOptions:
     ray_address: str | None = None
     ray_workers: int = 2
     ray_gpus_per_worker: float = 0.0
+    reuse_vectors: list[str] = field(default_factory=list)
 
     def encoder_spec(self, opts: IndexOptions) -> EncoderSpec:
         return EncoderSpec(model=opts.model, dtype=opts.encoder_dtype, device=self.device,

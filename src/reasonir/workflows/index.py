@@ -40,11 +40,15 @@ class _RunFields:
     ray_address: str | None = field(default=None, metadata={"help": "Ray address (default: a local instance)"})
     ray_workers: int = field(default=2, metadata={"help": "Ray encoder actors"})
     ray_gpus_per_worker: float = field(default=0.0, metadata={"help": "GPUs per Ray actor"})
+    reuse_vectors: list[str] = field(default_factory=list, metadata={
+        "help": "index folders whose encoded shards are reused where they hold the same vectors (same encoder, "
+                "instruction, vector dtype, shard size, documents), e.g. a local index moved to --store milvus"})
 
     def run_options(self) -> RunOptions:
         return RunOptions(device=self.device, batch_size=self.batch_size, workers=self.workers,
                           devices=list(self.devices), ray=self.ray, ray_address=self.ray_address,
-                          ray_workers=self.ray_workers, ray_gpus_per_worker=self.ray_gpus_per_worker)
+                          ray_workers=self.ray_workers, ray_gpus_per_worker=self.ray_gpus_per_worker,
+                          reuse_vectors=list(self.reuse_vectors))
 
 
 @dataclass(kw_only=True)
