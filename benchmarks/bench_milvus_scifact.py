@@ -8,6 +8,8 @@ search time. Build times are reported too.
 
     flock /tmp/reasonir-bench.lock python benchmarks/bench_milvus_scifact.py                 # minilm
     python benchmarks/bench_milvus_scifact.py --model hash --out -                              # quick look
+    # no encoding: both stores adopt the shards of an index already built with the same settings
+    python benchmarks/bench_milvus_scifact.py --dtype fp16 --reuse-vectors /tmp/cold/scifact-minilm
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 from _machine import machine
 
 from reasonir.evaluate import evaluate
-from reasonir.index import Index, IndexOptions, build_index
+from reasonir.index import Index, IndexOptions, RunOptions, build_index
 from reasonir.io import read_qrels, read_queries
 
 MODES = [("dense", {}), ("bm25", {}), ("bm25q", {}), ("hybrid", {}), ("hybrid", {"fusion": "rrf"})]
@@ -33,6 +35,8 @@ def main() -> None:
     p.add_argument("--model", default="minilm")
     p.add_argument("--dtype", default="fp32", choices=("fp16", "fp32"))
     p.add_argument("--workdir", default=None, help="where the two indexes are built (default: a temp folder)")
+    p.add_argument("--reuse-vectors", default=None, help="an index of SciFact with the same model and dtype whose "
+                   "shards both builds reuse (index build --reuse-vectors) instead of encoding")
     p.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "milvus_scifact.md"))
     args = p.parse_args()
     data = Path(args.data)
@@ -41,9 +45,11 @@ def main() -> None:
     queries = {q: t for q, t in read_queries(data / "queries.jsonl").items() if q in qrels}
     opts = dict(model=args.model, bm25=True, dtype=args.dtype)
     build_s = {}
+    run = RunOptions(reuse_vectors=[args.reuse_vectors] if args.reuse_vectors else [])
     for name, extra in (("local", {}), ("milvus", {"store": "milvus"})):
         t0 = time.perf_counter()
-        build_index(str(data / "corpus.jsonl"), str(work / name), IndexOptions(**opts, **extra), overwrite=True)
+        build_index(str(data / "corpus.jsonl"), str(work / name), IndexOptions(**opts, **extra), run,
+                    overwrite=True)
         build_s[name] = time.perf_counter() - t0
     rows = []
     qids, texts = list(queries), list(queries.values())
@@ -67,13 +73,16 @@ def main() -> None:
     text = "\n".join([
         "# SciFact: local store vs Milvus Lite",
         "",
-        f"Command: `python benchmarks/bench_milvus_scifact.py --model {args.model} --dtype {args.dtype}`  ",
+        f"Command: `python benchmarks/bench_milvus_scifact.py --model {args.model} --dtype {args.dtype}"
+        + (f" --reuse-vectors {args.reuse_vectors}" if args.reuse_vectors else "") + "`  ",
         f"Machine: {machine()}  ",
         f"Date: {time.strftime('%Y-%m-%d')}  ",
         f"Corpus: SciFact ({data}), {len(qids)} test queries, k=10; encoder `{args.model}`, vectors {args.dtype}, "
         "BM25 k1=0.9 b=0.4; Milvus Lite with a FLAT index, Strong consistency.",
         "",
-        f"Build: local {build_s['local']:.1f} s, Milvus Lite {build_s['milvus']:.1f} s (each encodes the corpus).",
+        f"Build: local {build_s['local']:.1f} s, Milvus Lite {build_s['milvus']:.1f} s "
+        + ("(both reuse the encoded shards of the index named by --reuse-vectors: no encoding)."
+           if args.reuse_vectors else "(each encodes the corpus)."),
         "",
         "| mode | nDCG@10 local | nDCG@10 Milvus | identical top-10 | max score diff | search s local | "
         "search s Milvus |",
