@@ -27,7 +27,7 @@ from ..retrieve.bm25 import BM25Index
 from ..retrieve.fusion import DEFAULT_RRF_K, FUSIONS, interpolate_arrays, rrf_arrays
 from ..retrieve.topk import topk_1d
 from ..types import Document, Hit, Run, as_queries, as_text_batch, check_query_texts
-from . import encoding, writes
+from . import encoding, filtered, writes
 from .backend import LocalBackend, VectorBackend, open_backend
 from .encoding import fingerprint_identity
 from .layout import STORE, read_config, sha256_file
@@ -258,9 +258,20 @@ class Index:
         return getattr(self.backend, "ann", None)
 
     def dense(self, q: np.ndarray, k: int, exact: bool = False, ef_search: int | None = None,
-              nprobe: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``k`` ``(rows, scores)`` by inner product; ANN when the index has one and not ``exact``."""
+              nprobe: int | None = None, where: filtered.RowFilter | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` ``(rows, scores)`` by inner product; ANN when the index has one and not ``exact``;
+        only rows ``where`` accepts (see :mod:`reasonir.index.filtered`)."""
+        if where is not None:
+            return filtered.dense(self.backend, q, k, where, exact, ef_search, nprobe)
         return self.backend.dense(q, k, exact, ef_search, nprobe)
+
+    def row_filter(self, text: str) -> filtered.RowFilter:
+        """A metadata filter expression parsed and bound to the committed generation (see :mod:`.filters`)."""
+        cache: filtered.ColumnCache | None = getattr(self, "_columns", None)
+        if cache is None or cache.store is not self.store:      # first filter, or reopened after a write
+            cache = filtered.ColumnCache(self.store)
+            self._columns = cache
+        return filtered.RowFilter.build(text, cache, self.num_rows, self.tombstones)
 
     def _check_bm25(self, text: str, mode: str) -> None:
         if not isinstance(text, str):
@@ -269,9 +280,13 @@ class Index:
             raise ConfigError(f"unknown BM25 mode {mode!r}; choose one of {', '.join(BM25_MODES)}")
         self._bm25_parts()
 
-    def bm25_top(self, text: str, k: int, mode: str = "bm25") -> tuple[np.ndarray, np.ndarray]:
-        """``(rows, scores)`` of the BM25 top ``k`` (only documents matching a query term), from the store."""
+    def bm25_top(self, text: str, k: int, mode: str = "bm25",
+                 where: filtered.RowFilter | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(rows, scores)`` of the BM25 top ``k`` (only documents matching a query term, and ``where``
+        accepts), from the store."""
         self._check_bm25(text, mode)
+        if where is not None:
+            return filtered.bm25_top(self.backend, text, k, mode, where)
         return self.backend.bm25_top(text, k, mode)
 
     def bm25(self, text: str, k: int, mode: str = "bm25") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -291,7 +306,8 @@ class Index:
     def search(self, queries: str | Sequence[str], k: int = 10, mode: str = "hybrid",
                instruction: str | None = None, fusion: str = "interpolate",
                weights: Sequence[float] = (0.5, 0.5), rrf_k: float = DEFAULT_RRF_K, candidates: int = 100,
-               bm25_mode: str = "bm25", exact: bool = False, fetch_documents: bool = True) -> Any:
+               bm25_mode: str = "bm25", exact: bool = False, fetch_documents: bool = True,
+               filter: str | None = None) -> Any:
         """Search a batch of query texts, or one query.
 
         Args:
@@ -307,6 +323,8 @@ class Index:
             exact: exact dense search even when the index has an ANN index.
             fetch_documents: fill each hit's ``title``, ``text`` and ``metadata`` (one store query
                 for the whole batch); ``False`` reads the ids only.
+            filter: a metadata filter such as ``'source == "pubmed" and year >= 2020'`` (see
+                :mod:`reasonir.index.filters`), applied before the top-k in every mode.
 
         Returns:
             Per query, up to ``k`` :class:`~reasonir.types.Hit` (id, score, title, text), best first
@@ -315,17 +333,20 @@ class Index:
         Raises:
             InputError: ``queries`` is not a string or a list of strings.
             EmptyQueryError: a query is empty or whitespace only (named by its position).
-            ConfigError: an unknown mode or fusion, or ``k <= 0``.
+            ConfigError: an unknown mode or fusion, or ``k <= 0``; a filter that does not parse
+                (:class:`~reasonir.index.filters.FilterError`, naming the column).
         """
         texts, single = as_text_batch(queries, "queries")
         check_query_texts(texts, "queries")
-        hits = self._search(texts, k, mode, instruction, fusion, weights, rrf_k, candidates, bm25_mode, exact)
+        where = self.row_filter(filter) if filter is not None else None
+        hits = self._search(texts, k, mode, instruction, fusion, weights, rrf_k, candidates, bm25_mode, exact,
+                            where)
         self._attach(hits, fetch_documents)
         return hits[0] if single else hits
 
     def _search(self, texts: list[str], k: int, mode: str, instruction: str | None, fusion: str,
                 weights: Sequence[float], rrf_k: float, candidates: int, bm25_mode: str,
-                exact: bool) -> list[list[Hit]]:
+                exact: bool, where: filtered.RowFilter | None = None) -> list[list[Hit]]:
         if mode not in MODES:
             raise ConfigError(f"unknown search mode {mode!r}; choose one of {', '.join(MODES)}")
         if fusion not in FUSIONS:
@@ -337,20 +358,20 @@ class Index:
         if mode in ("bm25", "bm25q"):
             out = []
             for text in texts:
-                rows, vals = self.bm25_top(text, k, mode)
+                rows, vals = self.bm25_top(text, k, mode, where)
                 out.append([Hit("", float(v), int(r), bm25=float(v)) for r, v in zip(rows, vals)])
             return out
         q = self.encode_queries(texts, instruction)
         if mode == "dense":
-            rows, vals = self.dense(q, k, exact)
+            rows, vals = self.dense(q, k, exact, where=where)
             out = [[Hit("", float(v), int(r), dense=float(v)) for r, v in zip(rr, vv) if r >= 0]
                    for rr, vv in zip(rows, vals)]
             return out
         c = max(candidates, k)
-        drows, _dvals = self.dense(q, c, exact)
+        drows, _dvals = self.dense(q, c, exact, where=where)
         out = []
         for i, text in enumerate(texts):
-            brows, _ = self.bm25_top(text, c, bm25_mode)
+            brows, _ = self.bm25_top(text, c, bm25_mode, where)
             dr = drows[i][drows[i] >= 0]
             union = np.unique(np.concatenate([dr, brows]))
             dense_scores = self.backend.vectors(union) @ q[i]               # [u, d] x [d] -> [u]

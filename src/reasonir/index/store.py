@@ -1,4 +1,10 @@
-"""The document store: one SQLite table of ``(row, id, title, text, metadata)``.
+"""The document store: one SQLite table of ``(row, id, title, text, metadata)``, and one of filter fields.
+
+Each document's filterable metadata (:func:`reasonir.index.filters.filter_fields`) is also written, in the
+same transaction, as ``(name, row, kind, value)`` rows of a ``fields`` table indexed by name, so a
+metadata filter reads only the fields it names, never the document texts or whole metadata objects.
+Stores written before that table existed are filled in when a writer first opens them; a reader of
+such a store parses the metadata column instead.
 
 Rows are numbered from 0 in the order documents were added and never renumbered: row ``i`` is vector
 ``i`` of the shards. Rows at or beyond the committed row count (``config.json``) belong to an
@@ -18,12 +24,14 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..types import Document
+from .filters import filter_fields
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS docs (
@@ -34,7 +42,31 @@ CREATE TABLE IF NOT EXISTS docs (
     metadata TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS docs_id ON docs(id);
+CREATE TABLE IF NOT EXISTS fields (
+    name TEXT NOT NULL,
+    row INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    value
+);
+CREATE INDEX IF NOT EXISTS fields_name ON fields(name, row);
 """
+#: ``PRAGMA user_version`` of a store whose ``fields`` table covers every row
+_FIELDS_VERSION = 1
+
+
+def _field_rows(row: int, metadata: dict) -> list[tuple[str, int, str, object]]:
+    """``(name, row, kind, value)`` of a document's filter fields (``j``: a list, stored as JSON)."""
+    out: list[tuple[str, int, str, object]] = []
+    for name, v in filter_fields(metadata).items():
+        if isinstance(v, bool):
+            out.append((name, row, "b", int(v)))
+        elif isinstance(v, (int, float)):
+            out.append((name, row, "n", v))
+        elif isinstance(v, str):
+            out.append((name, row, "s", v))
+        else:
+            out.append((name, row, "j", json.dumps(v, ensure_ascii=False, sort_keys=True)))
+    return out
 
 
 class DocStore:
@@ -53,6 +85,8 @@ class DocStore:
             conn = self._conn()
             conn.executescript(_SCHEMA)
             conn.commit()
+            if conn.execute("PRAGMA user_version").fetchone()[0] < _FIELDS_VERSION:
+                self._fill_fields(conn)
         elif not self.path.exists():
             raise FileNotFoundError(f"{self.path}: document store missing; the index is damaged, rebuild it")
 
@@ -77,20 +111,32 @@ class DocStore:
     # ---------------------------------------------------------------------------------------------
     # writing
     # ---------------------------------------------------------------------------------------------
+    def _fill_fields(self, conn: sqlite3.Connection) -> None:
+        """Write the filter fields of every stored row (a store from before the ``fields`` table)."""
+        with conn:
+            conn.execute("DELETE FROM fields")
+            for row, meta in conn.execute("SELECT row, metadata FROM docs WHERE metadata != '{}'").fetchall():
+                conn.executemany("INSERT INTO fields(name, row, kind, value) VALUES (?, ?, ?, ?)",
+                                 _field_rows(int(row), json.loads(meta)))
+            conn.execute(f"PRAGMA user_version={_FIELDS_VERSION}")
+
     def append(self, start: int, docs: Sequence[Document]) -> None:
-        """Insert ``docs`` as rows ``start, start+1, ...`` and commit (one transaction)."""
+        """Insert ``docs`` as rows ``start, start+1, ...`` with their filter fields and commit (one transaction)."""
         conn = self._conn()
         with conn:
             conn.executemany(
                 "INSERT INTO docs(row, id, title, text, metadata) VALUES (?, ?, ?, ?, ?)",
                 ((start + i, d.id, d.title, d.text, json.dumps(d.metadata, ensure_ascii=False, sort_keys=True))
                  for i, d in enumerate(docs)))
+            conn.executemany("INSERT INTO fields(name, row, kind, value) VALUES (?, ?, ?, ?)",
+                             (f for i, d in enumerate(docs) if d.metadata for f in _field_rows(start + i, d.metadata)))
 
     def truncate(self, num_rows: int) -> int:
         """Delete every row ``>= num_rows`` (an unfinished write's rows); returns how many were removed."""
         conn = self._conn()
         with conn:
             cur = conn.execute("DELETE FROM docs WHERE row >= ?", (num_rows,))
+            conn.execute("DELETE FROM fields WHERE row >= ?", (num_rows,))
         return cur.rowcount
 
     # ---------------------------------------------------------------------------------------------
@@ -167,6 +213,26 @@ class DocStore:
         if len(ids) != end - start:
             raise KeyError(f"rows {start}..{end} are incomplete in the document store {self.path}")
         return ids, texts
+
+    def field_values(self, name: str, below: int) -> dict[int, object]:
+        """``{row: value}`` of filter field ``name`` over rows ``< below`` (rows without it are absent)."""
+        conn = self._conn()
+        if conn.execute("PRAGMA user_version").fetchone()[0] < _FIELDS_VERSION:   # an older store
+            out: dict[int, object] = {}
+            for row, meta in conn.execute("SELECT row, metadata FROM docs WHERE row < ? AND metadata != '{}'",
+                                          (below,)):
+                value = filter_fields(json.loads(meta)).get(name)
+                if value is not None:
+                    out[int(row)] = value
+            return out
+        decode: dict[str, Callable[[Any], object]] = {"b": bool, "n": lambda v: v, "s": lambda v: v, "j": json.loads}
+        return {int(row): decode[kind](value) for row, kind, value in conn.execute(
+            "SELECT row, kind, value FROM fields WHERE name = ? AND row < ?", (name, below))}
+
+    def metadata_of_range(self, start: int, end: int) -> list[dict]:
+        """The filter fields of rows ``[start, end)``, in row order (what Milvus stores beside each vector)."""
+        cur = self._conn().execute("SELECT metadata FROM docs WHERE row >= ? AND row < ? ORDER BY row", (start, end))
+        return [filter_fields(json.loads(m)) for (m,) in cur]
 
     def ids(self, start: int, end: int) -> list[str]:
         """Document ids of rows ``[start, end)`` in row order."""

@@ -1,0 +1,240 @@
+"""Metadata filters: the parser, its semantics, the Milvus translation, and filtered search on the local store."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from reasonir.index import Index
+from reasonir.index.filters import (
+    BoolOp,
+    Compare,
+    FilterError,
+    In,
+    Not,
+    filter_fields,
+    matches,
+    parse_filter,
+    to_milvus,
+)
+
+
+# --------------------------------------------------------------------------------------------------
+# parser
+# --------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("text, want", [
+    ('source == "pubmed"', Compare("source", "==", "pubmed")),
+    ("year>=2020", Compare("year", ">=", 2020)),
+    ("score < -1.5e2", Compare("score", "<", -150.0)),
+    ("a.b.c != 'x\\'y'", Compare("a.b.c", "!=", "x'y")),
+    ("flag == TRUE", Compare("flag", "==", True)),
+    ('lang in ["en", "de",]', In("lang", ("en", "de"))),
+    ("n not in [1, 2.5, false]", In("n", (1, 2.5, False), negate=True)),
+    ("not x == 1", Not(Compare("x", "==", 1))),
+    ("a == 1 or b == 2 and c == 3", BoolOp("or", (Compare("a", "==", 1),
+                                                   BoolOp("and", (Compare("b", "==", 2), Compare("c", "==", 3)))))),
+    ("(a == 1 or b == 2) and not (c == 3)", BoolOp("and", (BoolOp("or", (Compare("a", "==", 1), Compare("b", "==", 2))),
+                                                           Not(Compare("c", "==", 3))))),
+])
+def test_parse_good_expressions(text, want):
+    assert parse_filter(text) == want
+
+
+@pytest.mark.parametrize("text, column, fragment", [
+    ("", 1, "empty filter"),
+    ("year = 2020", 6, "use =="),
+    ("year >= ", 9, "expected a value"),
+    ("year 2020", 6, "expected an operator"),
+    ('(a == 1 or b == "x"', 20, "')' to close the '(' at column 1"),
+    ('a == "abc', 6, "unterminated string"),
+    ('a == "x\\q"', 8, "unknown escape"),
+    ("a == 1 b == 2", 8, "expected and, or or the end"),
+    ("a in []", 6, "empty list"),
+    ("a in [1 2]", 9, "',' or ']'"),
+    ("a not == 1", 7, "in after not"),
+    ("== 1", 1, "expected a field name"),
+    ("a == 1e999", 6, "out of range"),
+    ("a == 1 && b == 2", 8, "unexpected character '&'"),
+    ("a == b", 6, "expected a value"),
+])
+def test_parse_errors_name_the_column(text, column, fragment):
+    with pytest.raises(FilterError) as err:
+        parse_filter(text)
+    assert err.value.column == column, str(err.value)
+    assert fragment in str(err.value) and f"column {column}" in str(err.value)
+
+
+def test_fields_flatten_the_metadata_object_and_nested_objects():
+    meta = {"year": 2021, "metadata": {"lang": "en", "year": 1999, "x": {"y": 1}}, "none": None, "tags": ["a"]}
+    assert filter_fields(meta) == {"year": 2021, "lang": "en", "x.y": 1, "tags": ["a"]}
+
+
+def test_semantics_missing_types_and_negation():
+    doc = {"year": 2021, "src": "pubmed", "flag": True, "tags": ["a"]}
+    assert matches(parse_filter("year >= 2020 and src == 'pubmed'"), doc)
+    assert not matches(parse_filter("missing == 1"), doc)
+    assert not matches(parse_filter("missing != 1"), doc)                 # missing: every comparison is false
+    assert matches(parse_filter("not missing == 1"), doc)                 # ... and not negates plainly
+    assert not matches(parse_filter("missing not in [1]"), doc)
+    assert not matches(parse_filter("year == '2021'"), doc)               # a string never equals a number
+    assert matches(parse_filter("year != '2021'"), doc)
+    assert not matches(parse_filter("src < 5"), doc)
+    assert matches(parse_filter("flag == 1 and flag == true and flag > 0"), doc)   # booleans are 1/0
+    assert not matches(parse_filter("tags == 'a'"), doc) and matches(parse_filter("tags != 'a'"), doc)
+    assert matches(parse_filter("src in ['x', 'pubmed'] and year not in [1, 2]"), doc)
+    assert matches(parse_filter("src < 'q' and src >= 'pubmed'"), doc)
+
+
+def test_milvus_translation_quotes_and_guards():
+    expr = to_milvus(parse_filter('src == "a\\"b\\\\c\\n" and not (n in [1, 2.5, true]) or k != 3'))
+    assert expr == ('(((exists meta["src"] and meta["src"] == "a\\"b\\\\c\\n") and '
+                    '(not (exists meta["n"] and (meta["n"] == 1 or meta["n"] == 2.5 or meta["n"] == true)))) or '
+                    '(exists meta["k"] and not (meta["k"] == 3)))')
+
+
+# --------------------------------------------------------------------------------------------------
+# property: parse(render(tree)) == tree, and the column evaluator agrees with an independent reference
+# --------------------------------------------------------------------------------------------------
+FIELDS = ["a", "b", "c.d"]
+values = st.one_of(st.integers(-3, 3), st.sampled_from([0.5, -1.5]), st.booleans(),
+                   st.sampled_from(["", "x", "y", 'q"uote', "é"]))
+
+
+def render_value(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return repr(v)
+
+
+leaves = st.one_of(
+    st.builds(Compare, st.sampled_from(FIELDS), st.sampled_from(["==", "!=", "<", "<=", ">", ">="]), values),
+    st.builds(In, st.sampled_from(FIELDS), st.lists(values, min_size=1, max_size=3).map(tuple), st.booleans()))
+trees = st.recursive(leaves, lambda sub: st.one_of(
+    st.builds(Not, sub), st.builds(BoolOp, st.sampled_from(["and", "or"]), st.lists(sub, min_size=2, max_size=3)
+                                   .map(tuple))), max_leaves=8)
+
+
+def render(e) -> str:
+    if isinstance(e, Compare):
+        return f"{e.field} {e.op} {render_value(e.value)}"
+    if isinstance(e, In):
+        return f"{e.field} {'not in' if e.negate else 'in'} [{', '.join(render_value(v) for v in e.values)}]"
+    if isinstance(e, Not):
+        return f"not ({render(e.operand)})"
+    return f" {e.op} ".join(f"({render(x)})" for x in e.operands)
+
+
+def reference(e, doc) -> bool:
+    """The documented semantics, written directly on Python values."""
+    def num(v):
+        return isinstance(v, (int, float))                 # bools included
+
+    def eq(v, c):
+        return (isinstance(v, str) and isinstance(c, str) and v == c) or (num(v) and num(c) and float(v) == float(c))
+
+    if isinstance(e, Compare):
+        v = doc.get(e.field)
+        if v is None:
+            return False
+        if e.op == "==":
+            return eq(v, e.value)
+        if e.op == "!=":
+            return not eq(v, e.value)
+        same = (isinstance(v, str) and isinstance(e.value, str)) or (num(v) and num(e.value))
+        return same and {"<": v < e.value, "<=": v <= e.value, ">": v > e.value, ">=": v >= e.value}[e.op]
+    if isinstance(e, In):
+        v = doc.get(e.field)
+        if v is None:
+            return False
+        hit = any(eq(v, c) for c in e.values)
+        return not hit if e.negate else hit
+    if isinstance(e, Not):
+        return not reference(e.operand, doc)
+    results = [reference(x, doc) for x in e.operands]
+    return all(results) if e.op == "and" else any(results)
+
+
+docs_st = st.lists(st.dictionaries(st.sampled_from(FIELDS), st.one_of(values, st.none(), st.just([1]))),
+                   min_size=1, max_size=6)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(trees, docs_st)
+def test_property_round_trip_and_reference_semantics(tree, docs):
+    assert parse_filter(render(tree)) == tree
+    for doc in docs:
+        assert matches(tree, doc) == reference(tree, doc), (render(tree), doc)
+
+
+# --------------------------------------------------------------------------------------------------
+# filtered search on the local store, every mode
+# --------------------------------------------------------------------------------------------------
+MODES = ("dense", "bm25", "bm25q", "hybrid")
+
+
+def corpus(n: int = 60) -> list[dict]:
+    return [{"_id": f"d{i}", "text": f"water ice floats and melts {'rust iron' * (i % 4)} note {i}",
+             "year": 2000 + i % 30, "source": "pubmed" if i % 3 == 0 else "arxiv",
+             **({"metadata": {"lang": "de"}} if i % 10 == 0 else {})} for i in range(n)]
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory):
+    with Index.build(corpus(), tmp_path_factory.mktemp("filt") / "idx", model="hash", bm25=True) as idx:
+        yield idx
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("flt", ['source == "pubmed" and year >= 2010', "lang == 'de'",
+                                 "not (year < 2025) or source != 'arxiv'", "nothing == 1"])
+def test_only_matching_documents_and_k_of_them(index, mode, flt):
+    docs = {d["_id"]: d for d in corpus()}
+    expr = parse_filter(flt)
+    allowed = {i for i, d in docs.items() if matches(expr, {k: v for k, v in d.items() if k not in ("_id", "text")})}
+    for k in (3, 100):
+        hits = index.search("water ice floats", k=k, mode=mode, filter=flt)
+        ids = [h.id for h in hits]
+        assert set(ids) <= allowed, (flt, mode)
+        assert len(ids) == min(k, len(allowed))     # every document holds the query terms, so BM25 finds all
+        if mode == "dense":                          # the filtered ranking is the unfiltered one, restricted
+            full = [h.id for h in index.search("water ice floats", k=100, mode="dense")]
+            assert ids == [i for i in full if i in allowed][:k]
+
+
+def test_filter_errors_and_batch_and_runs(index):
+    with pytest.raises(FilterError, match="column 6"):
+        index.search("water", filter="year = 1")
+    batch = index.search(["water", "rust iron"], k=4, mode="hybrid", filter="year < 2003")
+    assert [len(h) for h in batch] == [4, 4] and all(h.metadata["year"] < 2003 for hs in batch for h in hs)
+    run = index.search_run({"q1": "water"}, k=50, mode="bm25", filter="source == 'pubmed'")
+    assert run["q1"] and all(int(d[1:]) % 3 == 0 for d in run["q1"])
+
+
+def test_filters_follow_adds_and_deletes(tmp_path):
+    with Index.build(corpus(20), tmp_path / "idx", model="hash", bm25=True) as idx:
+        assert {h.id for h in idx.search("water", k=50, mode="dense", filter="year == 2005")} == {"d5"}
+        idx.add([{"_id": "new", "text": "water again", "year": 2005}])
+        idx.delete("d5")
+        for mode in MODES:
+            assert {h.id for h in idx.search("water", k=50, mode=mode, filter="year == 2005")} == {"new"}
+
+
+def test_filter_with_an_ann_index(tmp_path):
+    pytest.importorskip("faiss")
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(200)]
+    docs = [{"_id": f"d{i}", "text": " ".join(rng.choice(words, 20)), "bucket": i % 50, "half": i % 2}
+            for i in range(2000)]
+    with Index.build(docs, tmp_path / "idx", model="hash", bm25=False, ann="hnsw") as idx:
+        q = docs[7]["text"]
+        for flt, n_match in (("bucket == 7", 40), ("half == 1", 1000)):     # selective: exact subset; broad: wider pool
+            hits = idx.search(q, k=10, mode="dense", filter=flt)
+            exact = idx.search(q, k=10, mode="dense", filter=flt, exact=True)
+            assert len(hits) == 10 and all(idx.get(h.id).metadata[flt.split()[0]] == int(flt.split()[-1])
+                                           for h in hits)
+            assert len({h.id for h in hits} & {h.id for h in exact}) >= 8
+        assert [h.id for h in idx.search(q, k=1, mode="dense", filter="bucket == 7")] == ["d7"]
