@@ -174,9 +174,14 @@ def load(port: int, bodies: list[bytes], clients: int, requests: int, max_second
                     break
             body = bodies[j % len(bodies)]
             t0 = time.perf_counter()
-            conn.request("POST", "/search", body, {"Content-Type": "application/json"})
-            resp = conn.getresponse()
-            data = resp.read()
+            try:
+                conn.request("POST", "/search", body, {"Content-Type": "application/json"})
+                resp = conn.getresponse()
+                data = resp.read()
+            except OSError as exc:
+                with lock:
+                    errors.append(f"client {c}: {type(exc).__name__}: {exc}")
+                break
             lat[c].append(time.perf_counter() - t0)
             if check:
                 results = json.loads(data).get("results") if resp.status == 200 else None
