@@ -28,7 +28,7 @@ They scale the achieved int8/fp32 GFLOP/s of the 135M model to LLaMA-3.1-8B shap
 token lengths (FLOPs from :func:`bench_encode_smollm2.flops_per_text`).
 
 Run: ``flock /tmp/reasonir-bench.lock .venv/bin/python benchmarks/bench_decoder_encode.py``
-Writes ``benchmarks/results/decoder_encode.md`` (+ ``.json``).
+Writes ``benchmarks/results/encode_decoder_cpu.md`` (+ ``.json``).
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def main() -> None:
     ap.add_argument("--subset", type=int, default=16, help="the first N of them are timed")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", default="1,2", help="comma-separated torch thread counts")
-    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "decoder_encode.md")
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "encode_decoder_cpu.md")
     args = ap.parse_args()
     import torch
 

@@ -27,7 +27,7 @@ server share the same 2 CPU cores, so the client's own CPU use lowers every figu
 CPU time per request (from ``/proc``) is reported beside the wall-clock figures.
 
 Run: ``flock /tmp/reasonir-bench.lock .venv/bin/python benchmarks/bench_serve_latency.py``
-Writes ``benchmarks/results/serve_latency.md`` (+ ``.json``).
+Writes ``benchmarks/results/index_serve_latency.md`` (+ ``.json``).
 """
 
 # no ``from __future__ import annotations``: FastAPI must see the request model built in baseline_app
@@ -242,7 +242,7 @@ def main() -> None:
     ap.add_argument("--max-seconds", type=float, default=40.0, help="stop sending after this long per level")
     ap.add_argument("--warmup", type=int, default=64, help="untimed requests before each level")
     ap.add_argument("--rounds", type=int, default=2, help="server start/stop cycles per server (medians)")
-    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "serve_latency.md")
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "index_serve_latency.md")
     ap.add_argument("--baseline-threads", default="default,1",
                     help="torch threads of each baseline server run ('default': torch's choice)")
     ap.add_argument("--baseline-server", nargs=3, metavar=("INDEX", "PORT", "THREADS"), help=argparse.SUPPRESS)
