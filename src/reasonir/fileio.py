@@ -136,19 +136,29 @@ def parse_json(text: str, path: str | os.PathLike | None = None, line: int | Non
     return obj
 
 
-def read_json_object(path: str | os.PathLike, what: str = "a JSON object") -> dict[str, Any]:
-    """The JSON object a whole file holds (a metadata or config file: ``config.json``, ``head.json``...).
+def read_json_file(path: str | os.PathLike) -> Any:
+    """The JSON document a whole file holds.
 
     Raises:
-        DataFormatError: naming the file: not UTF-8, invalid JSON (with line and column, see
-            :func:`parse_json`), or JSON that is not an object (the message says ``expected {what}``).
+        DataFormatError: naming the file: not UTF-8, or invalid JSON (with line and column, see :func:`parse_json`).
         OSError: the file cannot be read (missing, a folder, no permission).
     """
     try:
         text = Path(path).read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DataFormatError(f"byte {exc.start} is not valid UTF-8; re-encode the file as UTF-8", path) from None
-    obj = parse_json(text, path)
+    return parse_json(text, path)
+
+
+def read_json_object(path: str | os.PathLike, what: str = "a JSON object") -> dict[str, Any]:
+    """The JSON object a whole file holds (a metadata or config file: ``config.json``, ``head.json``...).
+
+    Raises:
+        DataFormatError: as :func:`read_json_file`, or for JSON that is not an object (the message says
+            ``expected {what}``).
+        OSError: the file cannot be read (missing, a folder, no permission).
+    """
+    obj = read_json_file(path)
     if not isinstance(obj, dict):
         raise DataFormatError(f"expected {what}, got {type(obj).__name__}", path)
     return obj

@@ -26,6 +26,7 @@ from .fileio import (
     iter_lines,
     iter_tsv_corpus,
     parse_json,
+    read_json_file,
     read_json_object,
     write_json,
     write_jsonl,
@@ -35,8 +36,9 @@ from .ids import check_doc_id, check_query_id, check_unique_ids, id_problem
 from .types import Document, Qrels, Queries, Run, top_k
 
 __all__ = ["ID_KEYS", "QUERY_ID_KEYS", "QUERY_TEXT_KEYS", "TEXT_KEYS", "atomic_write", "document_from_record",
-           "iter_jsonl", "iter_lines", "parse_json", "read_corpus", "read_json_object", "read_qrels", "read_queries",
-           "read_run", "write_corpus", "write_json", "write_jsonl", "write_qrels", "write_queries", "write_run"]
+           "iter_jsonl", "iter_lines", "parse_json", "read_corpus", "read_json_file", "read_json_object",
+           "read_qrels", "read_queries", "read_run", "write_corpus", "write_json", "write_jsonl", "write_qrels",
+           "write_queries", "write_run"]
 
 logger = logging.getLogger(__name__)
 

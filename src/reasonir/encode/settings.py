@@ -14,12 +14,12 @@ transformers or sentence-transformers:
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import DataFormatError
+from ..fileio import read_json_file, read_json_object
 
 #: settings file written next to an exported model (``config.json`` there is the model's own)
 ENCODER_CONFIG_FILE = "reasonir_encoder.json"
@@ -38,15 +38,7 @@ def read_json(f: Path, *, require_object: bool = True, what: str = "a JSON objec
     """
     if not f.is_file():
         return None
-    try:
-        data = json.loads(f.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DataFormatError(f"invalid JSON ({exc.msg})", str(f), exc.lineno) from exc
-    except UnicodeDecodeError as exc:
-        raise DataFormatError(f"not UTF-8 text ({exc.reason})", str(f)) from exc
-    if require_object and not isinstance(data, dict):
-        raise DataFormatError(f"expected {what}, got {type(data).__name__}", str(f))
-    return data
+    return read_json_object(f, what) if require_object else read_json_file(f)
 
 
 def read_encoder_settings(path: str | Path) -> dict[str, Any]:
