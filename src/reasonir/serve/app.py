@@ -2,7 +2,7 @@
 
 Endpoints:
 
-* ``POST /search`` — ``{"query", "k", "mode", "instruction", "fusion", "weights", ...}`` -> ranked
+* ``POST /search`` — ``{"query", "k", "mode", "filter", "instruction", "fusion", "weights", ...}`` -> ranked
   results with id, score, per-system scores, title and a query-biased snippet;
 * ``GET /documents/{id}`` — one document (ids may contain ``/``);
 * ``POST /v1/embeddings`` — OpenAI-compatible embeddings from the index's encoder: ``model`` ``"<id>#query"``
@@ -30,7 +30,7 @@ import logging
 import time
 from collections.abc import Awaitable, Iterable
 from importlib import resources
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import numpy as np
 
@@ -40,7 +40,7 @@ from ..netguard import AllowedHosts, echo, key_from_headers, key_matches, normal
 from .batcher import Batcher
 from .docs import CONTENT_SECURITY_POLICY, render_api_page
 from .limits import BodyLimitMiddleware, HostCheckMiddleware, validation_message
-from .models import Mode, ServeLimits, has_words, texts_have_words, usable_weights
+from .models import Mode, ServeLimits, embedding_request_model, search_request_model
 from .openai_compat import TokenInputError, count_tokens, decode_token_arrays, model_list, side_of_model
 
 logger = logging.getLogger(__name__)
@@ -68,7 +68,6 @@ def create_app(index: Index, api_key: str | None = None, limits: ServeLimits | N
     from fastapi import Depends, FastAPI, HTTPException, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import HTMLResponse, JSONResponse
-    from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
     from starlette.concurrency import run_in_threadpool
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -78,66 +77,12 @@ def create_app(index: Index, api_key: str | None = None, limits: ServeLimits | N
     if allowed_hosts is None and api_key is None:
         allowed_hosts = AllowedHosts()
     limits = limits or ServeLimits()
-    qmax, max_k, max_candidates = limits.max_query_chars, limits.max_k, limits.max_candidates
+    qmax = limits.max_query_chars
     default_mode: Mode = "hybrid" if index.has_bm25 else "dense"
-    finite = ConfigDict(extra="forbid", allow_inf_nan=False)     # NaN/Infinity parse as JSON: refuse them
-
-    class SearchRequest(BaseModel):
-        model_config = finite
-        query: str = Field(min_length=1, max_length=qmax, description="the question, any length up to the limit")
-        k: int = Field(10, ge=1, le=max_k, description="how many results")
-        mode: Mode = Field(default_mode, description="retrieval method")
-        instruction: str | None = Field(None, max_length=qmax, description="retrieval instruction for the encoder")
-        fusion: Literal["interpolate", "rrf"] = Field("interpolate", description="how hybrid mode fuses")
-        weights: tuple[float, float] = Field((0.5, 0.5), description="dense and BM25 weights (hybrid)")
-        rrf_k: float = Field(60.0, ge=0, description="RRF constant")
-        candidates: int = Field(100, ge=1, le=max_candidates, description="candidates per system (hybrid)")
-        bm25_mode: Literal["bm25", "bm25q"] = Field("bm25", description="BM25 variant inside hybrid")
-        exact: bool = Field(False, description="exact search even when an ANN index exists")
-        snippet_chars: int = Field(240, ge=0, le=10000, description="snippet length (0: none)")
-        include_text: bool = Field(False, description="return each document's full text")
-
-        _query = field_validator("query")(has_words)
-        _weights = field_validator("weights")(usable_weights)
-
-    TokenId = Annotated[StrictInt, Field(ge=0)]
-
-    class EmbeddingRequest(BaseModel):
-        model_config = ConfigDict(extra="ignore", allow_inf_nan=False)     # OpenAI clients send extra fields
-        input: str | list[str] | list[TokenId] | list[list[TokenId]] = Field(
-            description="a text, a list of texts, or tiktoken token arrays (one list of ids, or a list of them)")
-        model: str | None = Field(None, description="'<id>#query' embeds queries; '<id>' or '<id>#document' "
-                                                    "embeds documents (see GET /v1/models)")
-        encoding_format: Literal["float", "base64"] = "float"
-        dimensions: int | None = Field(None, ge=1)
-        input_type: Literal["query", "document"] | None = Field(
-            None, description="encode as queries or documents (default: the model suffix, else document)")
-        instruction: str | None = Field(None, max_length=qmax, description="query instruction (input_type query)")
-
-        _input = field_validator("input")(texts_have_words)
-
-    def run_search(key: tuple, requests: list[SearchRequest]) -> list[dict[str, Any]]:
-        first = requests[0]
-        t0 = time.perf_counter()
-        hits = index.search([r.query for r in requests], k=first.k, mode=first.mode, instruction=first.instruction,
-                            fusion=first.fusion, weights=first.weights, rrf_k=first.rrf_k,
-                            candidates=first.candidates, bm25_mode=first.bm25_mode, exact=first.exact)
-        took = (time.perf_counter() - t0) * 1000
-        out = []
-        for req, hs in zip(requests, hits):
-            docs = index.documents([h.row for h in hs])
-            results = []
-            for rank, (h, d) in enumerate(zip(hs, docs), start=1):
-                item = {"rank": rank, "id": h.id, "score": h.score, "dense": h.dense, "bm25": h.bm25,
-                        "title": d.title, "snippet": make_snippet(d.text, req.query, req.snippet_chars)}
-                if req.include_text:
-                    item["text"] = d.text
-                results.append(item)
-            out.append({"query": req.query, "mode": req.mode, "results": results, "took_ms": round(took, 2),
-                        "batched_with": len(requests) - 1})
-        return out
-
-    batcher = Batcher(run_search, max_batch=limits.max_batch, max_wait=limits.batch_wait_ms / 1000)
+    SearchRequest = search_request_model(limits, default_mode)
+    EmbeddingRequest = embedding_request_model(limits)
+    batcher = Batcher(lambda key, requests: run_search(index, requests), max_batch=limits.max_batch,
+                      max_wait=limits.batch_wait_ms / 1000)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -211,13 +156,8 @@ def create_app(index: Index, api_key: str | None = None, limits: ServeLimits | N
                            "max_embedding_inputs": limits.max_embedding_inputs}}
 
     @app.post("/search", dependencies=[Depends(check_key)])
-    async def search(req: SearchRequest) -> dict[str, Any]:
-        if req.mode not in index.modes:
-            raise HTTPException(400, f"mode {req.mode!r} is not available: this index supports "
-                                     f"{', '.join(index.modes)} (build it with --bm25 for bm25/bm25q/hybrid)")
-        key = (req.k, req.mode, req.instruction, req.fusion, req.weights, req.rrf_k, req.candidates, req.bm25_mode,
-               req.exact)
-        return await on_worker("searching", batcher.submit(key, req))
+    async def search(req: SearchRequest) -> dict[str, Any]:     # type: ignore[valid-type]
+        return await on_worker("searching", submit_search(index, batcher, req))
 
     @app.get("/documents/{doc_id:path}", dependencies=[Depends(check_key)])
     async def document(doc_id: str) -> dict[str, Any]:
@@ -238,7 +178,8 @@ def create_app(index: Index, api_key: str | None = None, limits: ServeLimits | N
         raise HTTPException(404, f"no model {echo(model_id)} here; GET /v1/models lists the served names")
 
     @app.post("/v1/embeddings", dependencies=[Depends(check_key)])
-    async def embeddings(req: EmbeddingRequest) -> dict[str, Any]:
+    async def embeddings(body: EmbeddingRequest) -> dict[str, Any]:     # type: ignore[valid-type]
+        req: Any = body
         try:
             base, side = side_of_model(req.model)
         except TokenInputError as exc:
@@ -310,6 +251,46 @@ def create_app(index: Index, api_key: str | None = None, limits: ServeLimits | N
 
     del fastapi
     return app
+
+
+def run_search(index: Index, requests: list[Any]) -> list[dict[str, Any]]:
+    """Answer a batch of search requests that share every setting but the query (one index call)."""
+    first = requests[0]
+    t0 = time.perf_counter()
+    hits = index.search([r.query for r in requests], k=first.k, mode=first.mode, instruction=first.instruction,
+                        fusion=first.fusion, weights=first.weights, rrf_k=first.rrf_k,
+                        candidates=first.candidates, bm25_mode=first.bm25_mode, exact=first.exact,
+                        filter=first.filter)
+    took = (time.perf_counter() - t0) * 1000
+    out = []
+    for req, hs in zip(requests, hits):
+        docs = index.documents([h.row for h in hs])
+        results = []
+        for rank, (h, d) in enumerate(zip(hs, docs), start=1):
+            item = {"rank": rank, "id": h.id, "score": h.score, "dense": h.dense, "bm25": h.bm25,
+                    "title": d.title, "snippet": make_snippet(d.text, req.query, req.snippet_chars)}
+            if req.include_text:
+                item["text"] = d.text
+            results.append(item)
+        out.append({"query": req.query, "mode": req.mode, "results": results, "took_ms": round(took, 2),
+                    "batched_with": len(requests) - 1})
+    return out
+
+
+def submit_search(index: Index, batcher: Batcher, req: Any) -> Awaitable[dict[str, Any]]:
+    """The ``POST /search`` handler's work: check the mode, then queue the request with those sharing its settings.
+
+    Raises:
+        HTTPException: 400 when the index lacks the requested mode.
+    """
+    from fastapi import HTTPException
+
+    if req.mode not in index.modes:
+        raise HTTPException(400, f"mode {req.mode!r} is not available: this index supports "
+                                 f"{', '.join(index.modes)} (build it with --bm25 for bm25/bm25q/hybrid)")
+    key = (req.k, req.mode, req.instruction, req.fusion, req.weights, req.rrf_k, req.candidates, req.bm25_mode,
+           req.exact, req.filter)
+    return batcher.submit(key, req)
 
 
 def _version() -> str:
