@@ -238,3 +238,26 @@ def test_filter_with_an_ann_index(tmp_path):
                                            for h in hits)
             assert len({h.id for h in hits} & {h.id for h in exact}) >= 8
         assert [h.id for h in idx.search(q, k=1, mode="dense", filter="bucket == 7")] == ["d7"]
+
+
+def test_cli_search_with_filter_single_and_batch(tmp_path, capsys):
+    import json
+
+    from reasonir.cli import main
+
+    (tmp_path / "c.jsonl").write_text("".join(json.dumps(d) + "\n" for d in corpus(40)))
+    idx = str(tmp_path / "idx")
+    assert main(["index", "build", str(tmp_path / "c.jsonl"), idx, "--model", "hash", "--json"]) == 0
+    capsys.readouterr()
+    assert main(["search", idx, "water ice", "-k", "5", "--retriever", "hybrid", "--json",
+                 "--filter", "source == 'pubmed' and year >= 2010"]) == 0
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["results"]
+    want = {f"d{i}" for i in range(40) if i % 3 == 0 and 2000 + i % 30 >= 2010}
+    assert len(res) == 5 and {r["id"] for r in res} <= want
+    (tmp_path / "q.jsonl").write_text('{"_id": "q1", "text": "water"}\n{"_id": "q2", "text": "rust iron"}\n')
+    assert main(["search", idx, "--queries", str(tmp_path / "q.jsonl"), "--out", str(tmp_path / "run.trec"),
+                 "--retriever", "bm25", "-k", "100", "--filter", "lang == 'de'"]) == 0
+    lines = [ln.split() for ln in (tmp_path / "run.trec").read_text().splitlines()]
+    assert {ln[2] for ln in lines} <= {"d0", "d10", "d20", "d30"} and {ln[0] for ln in lines} == {"q1", "q2"}
+    assert main(["search", idx, "water", "--filter", "year >> 3"]) == 2
+    assert "column 7" in capsys.readouterr().err

@@ -132,7 +132,7 @@ COMMAND_FLAGS: dict[str, tuple[str, ...]] = {
     "index delete": ("--ids-file", "--missing-ok"),
     "index derive": (),
     "index info": ("--verify",),
-    "search": ("--fusion", "--rrf-k", "--candidates", "--bm25-mode", "--exact", "--snippet-chars"),
+    "search": ("--fusion", "--rrf-k", "--candidates", "--bm25-mode", "--exact", "--filter", "--snippet-chars"),
     "serve": ("--allowed-hosts", "--max-query-chars", "--max-k", "--max-embedding-inputs", "--max-batch",
               "--batch-wait-ms"),
     "demo": ("--questions",),

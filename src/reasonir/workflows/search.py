@@ -51,6 +51,9 @@ class SearchConfig:
                 "bm25 measured better on SciFact and LLM-reasoned queries (benchmarks/RESULTS.md)",
         "choices": ("bm25", "bm25q")})
     exact: bool = field(default=False, metadata={"help": "exact dense search even if the index has ANN"})
+    filter: str | None = field(default=None, metadata={
+        "help": "metadata filter applied before the top-k, e.g. 'source == \"pubmed\" and year >= 2020' "
+                "(==, !=, <, <=, >, >=, in [...], not in [...], and, or, not, parentheses)"})
     model: str | None = field(default=None, metadata={"help": "encoder location override (must be the same model)"})
     device: str = field(default="auto", metadata={"help": "encoder device"})
     batch_size: int | None = field(default=None, metadata={"help": "query encoding batch size"})
@@ -101,7 +104,7 @@ def search_kwargs(cfg: SearchConfig) -> dict[str, Any]:
             raise ConfigError(f"{name} must be at least 1, got {value}")
     return {"mode": cfg.retriever, "instruction": cfg.instruction, "fusion": cfg.fusion,
             "weights": hybrid_weights(cfg.weights), "rrf_k": cfg.rrf_k,
-            "candidates": cfg.candidates, "bm25_mode": cfg.bm25_mode, "exact": cfg.exact}
+            "candidates": cfg.candidates, "bm25_mode": cfg.bm25_mode, "exact": cfg.exact, "filter": cfg.filter}
 
 
 def run_search(cfg: SearchConfig) -> SearchOutcome:
