@@ -13,6 +13,9 @@ Both encode the same texts (SciFact corpus, ``title + " " + text``) with the sam
   alone wins);
 * **reasonir, transformers forward** — our engine with ``cpu_kernels=False`` (transformers' ``BertModel``
   forward instead of :class:`reasonir.encode.fast_bert.FastBert`: what the fused forward wins);
+* without native bf16: **reasonir, row-wise attention** (the fused forward with the per-row attention
+  loop that bf16 keeps; fp32 now runs one SDPA call per layer) and **reasonir, OpenVINO forward**
+  (our engine on :class:`reasonir.encode.openvino_bert.OpenVINOBert`, when openvino is installed);
 * **ONNX Runtime / OpenVINO**, fp32 and int8, on a ``torch.onnx`` export of the same weights
   (:mod:`encode_runtimes`; rows appear when ``onnxruntime`` / ``openvino`` + ``nncf`` are installed).
 
@@ -30,6 +33,9 @@ budget, one thread. The matmul peak (``torch.mm``, fp32 and bf16) is measured in
 start and end; encoding GFLOP/s are computed from MiniLM's FLOPs per token (``2 x 12 d^2`` per layer
 for the projections + ``4 L d`` for attention) and compared with the peak of the dtype that ran.
 
+``--busy`` runs a spinning ``python -c "while 1: pass"`` process beside the interleaved rounds (one of
+the two cores taken away at random moments: the ratio under load).
+
 Run: ``flock /tmp/reasonir-bench.lock python benchmarks/bench_encode_minilm.py``
 Writes ``benchmarks/results/encode_minilm.md`` (+ ``.json``).
 """
@@ -40,6 +46,7 @@ import argparse
 import copy
 import os
 import statistics
+import subprocess
 import sys
 from pathlib import Path
 
@@ -69,6 +76,8 @@ def main() -> None:
     ap.add_argument("--full-corpus", action=argparse.BooleanOptionalAction, default=True,
                     help="also time one full-corpus pass per system and score SciFact nDCG@10 (default: on; "
                          "--no-full-corpus when the machine is too busy for ~3 passes over 1.2M tokens)")
+    ap.add_argument("--busy", action="store_true",
+                    help="time the interleaved rounds beside a spinning 'while 1: pass' process")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "encode_minilm.md")
     args = ap.parse_args()
 
@@ -105,6 +114,17 @@ def main() -> None:
         systems["reasonir fp32"] = (lambda: ours32.encode_document(subset), "fp32")
         systems["reasonir, transformers forward"] = (lambda: ours_hf.encode_document(subset), dtype)
     systems["reasonir"] = (lambda: ours.encode_document(subset), dtype)
+    if not bf16:
+        from reasonir.encode.fast_bert import FastBert
+        from reasonir.encode.openvino_bert import OpenVINOBert, openvino_available
+
+        ours_rw = load_encoder("minilm", dtype="fp32")
+        ours_rw._engine.models[0] = FastBert(ours_rw.model[0].auto_model, attention="rowwise")
+        systems["reasonir, row-wise attention"] = (lambda: ours_rw.encode_document(subset), "fp32")
+        if openvino_available():
+            ours_ov = load_encoder("minilm", dtype="fp32")
+            ours_ov._engine.models[0] = OpenVINOBert(ours_ov.model[0].auto_model)
+            systems["reasonir, OpenVINO forward"] = (lambda: ours_ov.encode_document(subset), "fp32")
     extra_runtimes = {}
     if args.runtimes:
         from encode_runtimes import runtime_systems
@@ -120,11 +140,19 @@ def main() -> None:
     times: dict[str, list[float]] = {k: [] for k in systems}
     cpu_times: dict[str, list[float]] = {k: [] for k in systems}
     last: dict[str, np.ndarray] = {}
-    for _ in range(args.rounds):
-        for k, (fn, _) in systems.items():
-            last[k], wall, cpu = timed(fn)
-            times[k].append(wall)
-            cpu_times[k].append(cpu)
+    busy = subprocess.Popen([sys.executable, "-c", "while 1: pass"]) if args.busy else None
+    load_busy = []
+    try:
+        for _ in range(args.rounds):
+            for k, (fn, _) in systems.items():
+                last[k], wall, cpu = timed(fn)
+                times[k].append(wall)
+                cpu_times[k].append(cpu)
+            load_busy.append(os.getloadavg()[0])
+    finally:
+        if busy is not None:
+            busy.kill()
+            busy.wait()
     med = {k: statistics.median(v) for k, v in times.items()}
     med_cpu = {k: statistics.median(v) for k, v in cpu_times.items()}
 
@@ -184,7 +212,7 @@ def main() -> None:
            "speedup_subset": med["st-default"] / med["reasonir"],
            "subset_padding_fraction": sub_pad, "subset_cos_vs_fp32": {k: {"mean": float(v.mean()), "min": float(v.min())} for k, v in sub_cos.items()},
            "full_docs": len(texts), "full_tokens": int(all_tokens.sum()), "full": full,
-           "variants": variants, "dtype": dtype}
+           "variants": variants, "dtype": dtype, "busy": args.busy, "load_avg_per_round": load_busy}
     dump_json(args.out.with_suffix(".json"), res)
 
     gf = lambda flops, s: flops / s / 1e9  # noqa: E731
@@ -192,7 +220,8 @@ def main() -> None:
     ntok = int(all_tokens.sum())
     lines = [
         "# MiniLM encoding: reasonir vs SentenceTransformer.encode defaults (SciFact corpus)", "",
-        "- command: `flock /tmp/reasonir-bench.lock .venv/bin/python benchmarks/bench_encode_minilm.py`",
+        "- command: `flock /tmp/reasonir-bench.lock .venv/bin/python benchmarks/bench_encode_minilm.py "
+        + " ".join(sys.argv[1:]) + "`",
         f"- **CPU kind: {info['cpu_kind']}** ("
         + ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in info["isa_levels"].items())
         + ("; bf16 native: bf16 rows timed)" if bf16 else "; bf16 emulated: bf16 rows skipped)"),
@@ -202,6 +231,9 @@ def main() -> None:
         f"- date: {info['date']}; load average at start: {info['load_avg'][0]:.1f}, at the end: "
         f"{res['load_avg_end'][0]:.1f} (shared machine: other jobs ran "
         "concurrently, so absolute figures are noisy; interleaved rounds keep the ratios fair)",
+        f"- load average (1 min) after each round: {', '.join(f'{x:.1f}' for x in load_busy)}"
+        + ("; **a spinning `python -c 'while 1: pass'` process ran beside the rounds (`--busy`)**" if args.busy
+           else ""),
         f"- reasonir dtype chosen by `auto`: {dtype}",
         "- matmul peak measured in this run (torch.mm, best of the medians at start and end, GFLOP/s): "
         + "; ".join(f"{d} " + ", ".join(f"{k}: {v:.0f}" for k, v in peaks[d].items()) + f" -> **{peak_max[d]:.0f}**"
