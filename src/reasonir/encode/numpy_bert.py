@@ -31,6 +31,8 @@ from .settings import SentenceTransformerSettings, read_json, read_model_config,
 
 _POOLINGS = ("mean", "cls")
 DEFAULT_BATCH_SIZE = 32
+#: batches of at most this many tokens (padded) run with single-threaded BLAS
+_SMALL_BATCH_TOKENS = 2048
 
 
 def numpy_bert_unsupported(path: str | Path) -> str | None:
@@ -106,7 +108,7 @@ class NumpyBert:
             for n in ("query", "key", "value"):
                 del self.w[p + n + ".weight"]
         for name in [k for k in self.w if k.endswith("dense.weight")]:
-            self.w[name] = np.ascontiguousarray(self.w[name].T)              # [in, out] for x @ W
+            self.w[name] = self.w[name].T              # [in, out] for x @ W: a transposed view, BLAS reads it as is
         self.dim = int(self.w["embeddings.word_embeddings.weight"].shape[1])
 
     def __call__(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -222,7 +224,7 @@ class NumpyBertEncoder:
             for r, i in enumerate(rows):
                 tokens[r, :len(ids[i])] = ids[i]
                 mask[r, :len(ids[i])] = 1.0
-            hidden = self.model(tokens, mask)                                   # [B, L, D]
+            hidden = self._forward(tokens, mask)                                # [B, L, D]
             keep = mask.copy()
             keep[:, :start] = 0.0                                               # prompt tokens are not pooled
             if self.pooling == "mean":
@@ -232,6 +234,16 @@ class NumpyBertEncoder:
                 first = np.minimum(start, np.asarray([len(ids[i]) for i in rows]) - 1)
                 out[rows] = np.where(keep.sum(axis=1, keepdims=True) > 0, hidden[np.arange(len(rows)), first], 0.0)
         return l2_normalize(out)
+
+    def _forward(self, tokens: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """The model on one batch; BLAS on one thread for small batches, where waking a thread pool costs
+        more than it saves (and, on a busy machine, up to a second per query)."""
+        if tokens.size > _SMALL_BATCH_TOKENS:
+            return self.model(tokens, mask)
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1):
+            return self.model(tokens, mask)
 
     def encode(self, texts: str | Sequence[str], prompt: str = "", batch_size: int | None = None) -> np.ndarray:
         """Embed ``texts`` with ``prompt`` prepended; ``float32 [n, dim]`` (``[dim]`` for one string), L2-normalised."""
