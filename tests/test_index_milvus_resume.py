@@ -35,7 +35,7 @@ CHILD_HOOKS = (
     "commit = builder.write_config; "
     "builder.write_config = lambda *a: (os.kill(os.getpid(), signal.SIGSTOP), commit(*a)); "
     "upload = milvus_write.MilvusWriter.upload; "
-    "milvus_write.MilvusWriter.upload = lambda self, start, ids, v: (upload(self, start, ids, v), "
+    "milvus_write.MilvusWriter.upload = lambda self, start, ids, v, *m: (upload(self, start, ids, v, *m), "
     "Path(os.environ['SHARD_MARKS'], f'{start:08d}').touch()); ")
 
 

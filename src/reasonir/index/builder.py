@@ -84,7 +84,7 @@ def _encode(root: Path, store: DocStore, opts: IndexOptions, run: RunOptions, ba
         donor = donors.get(Path(rel).name)
         if donor is not None and not (root / rel).exists():
             encoding.adopt_shard(root / rel, donor, end - start)    # same name: the same vectors, not re-encoded
-        if sink is not None and milvus_write.stream_shard(root / rel, sink, start, ids):
+        if sink is not None and milvus_write.stream_shard(root / rel, sink, start, ids, store):
             report.shards_reused += 1
             continue
         if sink is not None:
@@ -100,7 +100,7 @@ def _encode(root: Path, store: DocStore, opts: IndexOptions, run: RunOptions, ba
 
     def done(job: encoding.ShardJob) -> None:
         if sink is not None:
-            milvus_write.stream_shard(Path(job.path), sink, job.start, store.ids(job.start, job.end))
+            milvus_write.stream_shard(Path(job.path), sink, job.start, store.ids(job.start, job.end), store)
         report.shards_encoded += 1
         bar.update(job.end - job.start)
         logger.debug("wrote shard %s", job.path)

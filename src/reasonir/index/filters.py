@@ -18,11 +18,12 @@ Semantics, the same on both stores (a Milvus expression is written so its engine
 
 * a document's fields are its metadata (:func:`filter_fields`): the extra fields of a corpus record, the
   entries of a ``metadata`` object merged in (a top-level field of the same name wins), nested objects
-  reachable by dotted names (``a.b``); a ``null`` value is a missing field;
+  reachable by dotted names (``a.b``); a ``null`` value or a list is a missing field (lists are not
+  filterable: Milvus compares them with three-valued results);
 * a comparison on a missing field is false, whatever the operator; ``x != v`` is true when ``x`` is
   present and not equal to ``v``; ``x not in [...]`` likewise;
 * numbers compare as numbers (booleans are 1 and 0, as in JSON engines and Python), strings as strings
-  (by code point); a string never equals or orders against a number; lists never match a comparison;
+  (by code point); a string never equals or orders against a number;
 * ``not`` is plain negation, so ``not year == 2020`` also matches documents without a ``year``.
 
 Numbers are compared as float64 on the local store (integers beyond 2**53 lose exactness there).
@@ -282,7 +283,7 @@ def filter_fields(metadata: Mapping[str, Any]) -> dict[str, Any]:
     """The flat ``{dotted name: value}`` view of a document's metadata that filters read.
 
     A ``metadata`` object's entries are merged in (a top-level field of the same name wins); nested
-    objects become dotted names; ``null`` values are dropped; scalars and lists are kept.
+    objects become dotted names; only scalars are kept (``null`` values and lists are dropped).
     """
     out: dict[str, Any] = {}
 
@@ -291,7 +292,7 @@ def filter_fields(metadata: Mapping[str, Any]) -> dict[str, Any]:
             name = f"{prefix}{key}"
             if isinstance(value, Mapping):
                 walk(f"{name}.", value)
-            elif value is not None and name not in out:
+            elif isinstance(value, (str, int, float, bool)) and name not in out:
                 out[name] = value
 
     top = {k: v for k, v in metadata.items() if not (k == "metadata" and isinstance(v, Mapping))}

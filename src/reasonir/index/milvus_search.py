@@ -19,7 +19,17 @@ import numpy as np
 from ..errors import ConfigError, DataFormatError
 from ..retrieve.bm25 import BM25Index
 from .exact import exact_search
-from .milvus_store import QUERY_ROWS, MilvusParams, connect, in_filter, release, row_filter, store_info, target_of
+from .milvus_store import (
+    META_FIELD,
+    QUERY_ROWS,
+    MilvusParams,
+    connect,
+    in_filter,
+    release,
+    row_filter,
+    store_info,
+    target_of,
+)
 
 MAX_LIMIT = 16384      # Milvus's largest top-k
 
@@ -59,15 +69,26 @@ class MilvusBackend:
             self.client.load_collection(self.bm25_name)
 
     # ---------------------------------------------------------------------------------------------
+    def _filter(self, name: str, where: str | None) -> str:
+        """The committed-live-rows expression, joined with a translated metadata filter ``where``."""
+        base = row_filter(self.num_rows, self.tombstones)
+        if where is None:
+            return base
+        fields = {f["name"] for f in self.client.describe_collection(name)["fields"]}
+        if META_FIELD not in fields:
+            raise ConfigError(f"the Milvus collection {name} was built without document metadata, so it cannot "
+                              "be filtered; rebuild the index (reasonir index build ... --overwrite)")
+        return f"{base} and {where}"
+
     def dense(self, q: np.ndarray, k: int, exact: bool = False, ef_search: int | None = None,
-              nprobe: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+              nprobe: int | None = None, where: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         if exact and self.params.index_type != "FLAT":
             raise ConfigError(f"exact dense search needs the Milvus index type FLAT; this index uses "
                               f"{self.params.index_type} (its candidates are re-scored exactly)")
         q = np.ascontiguousarray(q, dtype=np.float32)                       # [nq, d]
         limit = min(MAX_LIMIT, k + self.params.margin)
         found = self.client.search(self.name, data=q.tolist(), limit=limit, anns_field="vector",
-                                   filter=row_filter(self.num_rows, self.tombstones), output_fields=["vector"],
+                                   filter=self._filter(self.name, where), output_fields=["vector"],
                                    search_params={"metric_type": "IP",
                                                   "params": self.params.search_params(ef_search, nprobe, limit)})
         # re-score every query's candidates with the local store's exact search over the union of the
@@ -112,13 +133,14 @@ class MilvusBackend:
         """Σ_t w_q(t)·w_d(t) in float64, over the query's terms in ascending order (as the local scorer)."""
         return float(sum(w * float(doc[t]) for t, w in query.items() if t in doc))
 
-    def bm25_top(self, text: str, k: int, mode: str) -> tuple[np.ndarray, np.ndarray]:
+    def bm25_top(self, text: str, k: int, mode: str, where: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         query = self._query(text, mode)
         if not query:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
         limit = min(MAX_LIMIT, k + self.params.margin)
         hits = self.client.search(self.bm25_name, data=[query], limit=limit, anns_field="sparse",
                                   output_fields=["sparse"],
+                                  **({"filter": self._filter(str(self.bm25_name), where)} if where is not None else {}),
                                   search_params={"metric_type": "IP", "params": {"drop_ratio_search": 0.0}})[0]
         rows = np.asarray([h["row"] if "row" in h else h["id"] for h in hits], dtype=np.int64)
         scores = np.asarray([self._dot(query, h["entity"]["sparse"]) for h in hits], dtype=np.float64)

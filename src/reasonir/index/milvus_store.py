@@ -12,11 +12,12 @@
 
 Layout, per index (the collection name defaults to ``reasonir_<folder>_<hash of its path>``):
 
-* ``<name>``: one entity per store row, primary key ``row`` (INT64), ``doc_id`` (VARCHAR) and
-  ``vector`` (FLOAT_VECTOR holding the values of the ``--dtype`` vectors, inner-product metric). Rows
+* ``<name>``: one entity per store row, primary key ``row`` (INT64), ``doc_id`` (VARCHAR),
+  ``vector`` (FLOAT_VECTOR holding the values of the ``--dtype`` vectors, inner-product metric) and
+  ``meta`` (JSON: the document's filter fields, which metadata filters are translated to). Rows
   are append-only, so upserts keyed by row are idempotent: a killed build resumes without duplicates
   or gaps, and a replaced document gets a new row (its old one is deleted once the replacement commits);
-* ``<name>_bm25_g<generation>``: ``row`` and ``sparse`` (SPARSE_FLOAT_VECTOR): the BM25 document
+* ``<name>_bm25_g<generation>``: ``row``, ``meta`` and ``sparse`` (SPARSE_FLOAT_VECTOR): the BM25 document
   weights of that generation (they depend on the corpus statistics, so each generation has its own
   collection, named in ``config.json`` and dropped when it is no longer committed).
 
@@ -46,6 +47,8 @@ _UPSERT_ROWS = 2000
 _UPSERT_BYTES = 16 << 20
 #: rows per query request (Milvus caps a query's result window at 16384)
 QUERY_ROWS = 10000
+#: the JSON field holding each row's filter fields (:func:`reasonir.index.filters.filter_fields`)
+META_FIELD = "meta"
 
 
 class MilvusStoreError(ReasonIRError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +19,9 @@ import numpy as np
 from ..errors import ConfigError
 from ..retrieve.bm25 import BM25Index
 from .encoding import shard_exists
+from .layout import STORE
 from .milvus_store import (
+    META_FIELD,
     QUERY_ROWS,
     MilvusParams,
     bm25_collection,
@@ -30,6 +33,7 @@ from .milvus_store import (
     target_of,
     upsert_batches,
 )
+from .store import DocStore
 
 if TYPE_CHECKING:
     from .options import IndexOptions
@@ -121,6 +125,7 @@ class MilvusWriter:
         schema.add_field("row", DataType.INT64, is_primary=True)
         schema.add_field("doc_id", DataType.VARCHAR, max_length=65535)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
+        schema.add_field(META_FIELD, DataType.JSON)
         index = self.client.prepare_index_params()
         kind, build = self.params.vector_index(dim)
         index.add_index("vector", index_type=kind, metric_type="IP", params=build)
@@ -146,17 +151,22 @@ class MilvusWriter:
         have = self.stored_ids(start, start + len(ids))
         return len(have) == len(ids) and all(have.get(start + i) == d for i, d in enumerate(ids))
 
-    def upload(self, start: int, ids: list[str], vectors: np.ndarray) -> None:
-        """Upsert rows ``start ..`` (idempotent: keyed by row)."""
+    def upload(self, start: int, ids: list[str], vectors: np.ndarray, metadata: list[dict] | None = None) -> None:
+        """Upsert rows ``start ..`` (idempotent: keyed by row) with their filter fields (``metadata``, row-aligned)."""
         vecs = np.asarray(vectors, dtype=np.float32)     # fp16 values are exact in fp32
-        if vecs.shape[0] != len(ids):
-            raise ConfigError(f"{vecs.shape[0]} vectors for {len(ids)} documents at row {start}")
+        if vecs.shape[0] != len(ids) or (metadata is not None and len(metadata) != len(ids)):
+            raise ConfigError(f"{vecs.shape[0]} vectors and {len(metadata or ids)} metadata records for {len(ids)} "
+                              f"documents at row {start}")
         self.ensure(int(vecs.shape[1]))
-        records = [{"row": start + i, "doc_id": d, "vector": v} for i, (d, v) in enumerate(zip(ids, vecs))]
+        metas = metadata if metadata is not None else [{} for _ in ids]
+        records = [{"row": start + i, "doc_id": d, "vector": v, META_FIELD: m}
+                   for i, (d, v, m) in enumerate(zip(ids, vecs, metas))]
         upsert_batches(self.client, self.name, records, row_bytes=4 * vecs.shape[1] + 64)
 
-    def upload_bm25(self, generation: int, bm25: BM25Index, rows: np.ndarray) -> dict[str, Any]:
-        """Write generation ``generation``'s BM25 document weights as sparse vectors; returns its record."""
+    def upload_bm25(self, generation: int, bm25: BM25Index, rows: np.ndarray,
+                    metadata: Callable[[int], dict] | None = None) -> dict[str, Any]:
+        """Write generation ``generation``'s BM25 document weights as sparse vectors (with each row's filter
+        fields from ``metadata(row)``); returns its record."""
         from pymilvus import DataType
         from scipy import sparse
 
@@ -167,6 +177,7 @@ class MilvusWriter:
         schema = self.client.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("row", DataType.INT64, is_primary=True)
         schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+        schema.add_field(META_FIELD, DataType.JSON)
         index = self.client.prepare_index_params()
         index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
         self._create(name, schema, index)
@@ -177,8 +188,9 @@ class MilvusWriter:
         for pos in range(csr.shape[0]):
             lo, hi = csr.indptr[pos], csr.indptr[pos + 1]
             if hi > lo:                                # a document without terms matches nothing
-                records.append({"row": int(rows[pos]), "sparse": dict(zip(csr.indices[lo:hi].tolist(),
-                                                                            csr.data[lo:hi].tolist()))})
+                row = int(rows[pos])
+                records.append({"row": row, "sparse": dict(zip(csr.indices[lo:hi].tolist(), csr.data[lo:hi].tolist())),
+                                META_FIELD: metadata(row) if metadata is not None else {}})
         upsert_batches(self.client, name, records, row_bytes=16 * max(1, csr.nnz // max(1, csr.shape[0])))
         logger.info("wrote BM25 weights of %d documents to the Milvus collection %s", len(records), name)
         return {"collection": name, "documents": len(records)}
@@ -207,14 +219,16 @@ class MilvusWriter:
             self.client.delete(self.name, filter=in_filter(tombstones[lo:lo + QUERY_ROWS]))
 
 
-def stream_shard(path: Path, sink: MilvusWriter, start: int, ids: list[str]) -> bool:
-    """Whether Milvus holds rows ``start ..`` as ``ids``, after upserting the shard file at ``path`` if complete."""
+def stream_shard(path: Path, sink: MilvusWriter, start: int, ids: list[str], store: DocStore | None = None) -> bool:
+    """Whether Milvus holds rows ``start ..`` as ``ids``, after upserting the shard file at ``path`` if complete
+    (with the rows' filter fields read from ``store``)."""
     if sink.shard_done(start, ids):
         path.unlink(missing_ok=True)
         return True
     if not shard_exists(path, len(ids)):
         return False
-    sink.upload(start, ids, np.load(path, allow_pickle=False))     # encoded before an interruption
+    metadata = store.metadata_of_range(start, start + len(ids)) if store is not None else None
+    sink.upload(start, ids, np.load(path, allow_pickle=False), metadata)     # encoded before an interruption
     path.unlink()
     return True
 
@@ -231,4 +245,10 @@ def upload_bm25_generation(root: Path, entry: dict[str, Any], sink: MilvusWriter
     if not entry.get("dir"):
         return None
     d = root / entry["dir"]
-    return sink.upload_bm25(gen, BM25Index.load(d, mmap=True), np.load(d / "rows.npy", allow_pickle=False))
+    store = DocStore(root / STORE, readonly=True)
+    try:
+        rows = np.load(d / "rows.npy", allow_pickle=False)
+        fields = dict(zip(rows.tolist(), store.metadata_of_rows(rows.tolist())))
+        return sink.upload_bm25(gen, BM25Index.load(d, mmap=True), rows, fields.__getitem__)
+    finally:
+        store.close()

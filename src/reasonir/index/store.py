@@ -55,17 +55,15 @@ _FIELDS_VERSION = 1
 
 
 def _field_rows(row: int, metadata: dict) -> list[tuple[str, int, str, object]]:
-    """``(name, row, kind, value)`` of a document's filter fields (``j``: a list, stored as JSON)."""
+    """``(name, row, kind, value)`` of a document's filter fields (kinds: ``b`` bool, ``n`` number, ``s`` string)."""
     out: list[tuple[str, int, str, object]] = []
     for name, v in filter_fields(metadata).items():
         if isinstance(v, bool):
             out.append((name, row, "b", int(v)))
         elif isinstance(v, (int, float)):
             out.append((name, row, "n", v))
-        elif isinstance(v, str):
-            out.append((name, row, "s", v))
         else:
-            out.append((name, row, "j", json.dumps(v, ensure_ascii=False, sort_keys=True)))
+            out.append((name, row, "s", v))
     return out
 
 
@@ -225,7 +223,7 @@ class DocStore:
                 if value is not None:
                     out[int(row)] = value
             return out
-        decode: dict[str, Callable[[Any], object]] = {"b": bool, "n": lambda v: v, "s": lambda v: v, "j": json.loads}
+        decode: dict[str, Callable[[Any], object]] = {"b": bool, "n": lambda v: v, "s": lambda v: v}
         return {int(row): decode[kind](value) for row, kind, value in conn.execute(
             "SELECT row, kind, value FROM fields WHERE name = ? AND row < ?", (name, below))}
 
@@ -233,6 +231,12 @@ class DocStore:
         """The filter fields of rows ``[start, end)``, in row order (what Milvus stores beside each vector)."""
         cur = self._conn().execute("SELECT metadata FROM docs WHERE row >= ? AND row < ? ORDER BY row", (start, end))
         return [filter_fields(json.loads(m)) for (m,) in cur]
+
+    def metadata_of_rows(self, rows: Sequence[int]) -> list[dict]:
+        """The filter fields of the given rows, in the order given (rows not stored give ``{}``)."""
+        found = {int(r): filter_fields(json.loads(m)) for r, m in
+                 self._select_rows("row, metadata", sorted(set(int(r) for r in rows)))}
+        return [found.get(int(r), {}) for r in rows]
 
     def ids(self, start: int, end: int) -> list[str]:
         """Document ids of rows ``[start, end)`` in row order."""
