@@ -261,3 +261,20 @@ def test_cli_search_with_filter_single_and_batch(tmp_path, capsys):
     assert {ln[2] for ln in lines} <= {"d0", "d10", "d20", "d30"} and {ln[0] for ln in lines} == {"q1", "q2"}
     assert main(["search", idx, "water", "--filter", "year >> 3"]) == 2
     assert "column 7" in capsys.readouterr().err
+
+
+def test_a_store_from_before_the_fields_table_is_filtered_and_filled_in(tmp_path):
+    import sqlite3
+
+    with Index.build(corpus(20), tmp_path / "idx", model="hash", bm25=True):
+        pass
+    conn = sqlite3.connect(tmp_path / "idx" / "docs.sqlite")
+    conn.executescript("DROP TABLE fields; PRAGMA user_version=0;")
+    conn.close()
+    with Index.open(tmp_path / "idx") as idx:                           # a reader parses the metadata column
+        assert {h.id for h in idx.search("water", k=50, mode="bm25", filter="lang == 'de'")} == {"d0", "d10"}
+        idx.add([{"_id": "x", "text": "water", "metadata": {"lang": "de"}}])   # a writer fills the table in
+        assert {h.id for h in idx.search("water", k=50, mode="dense", filter="lang == 'de'")} == {"d0", "d10", "x"}
+    conn = sqlite3.connect(tmp_path / "idx" / "docs.sqlite")
+    assert conn.execute("SELECT COUNT(*) FROM fields WHERE name = 'lang'").fetchone()[0] == 3
+    conn.close()
