@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
-from test_index_filters import docs_st, render, trees
+from filter_strategies import docs_st, render, trees
 
 pytest.importorskip("pymilvus")
 pytest.importorskip("milvus_lite")
@@ -61,7 +61,7 @@ def test_deleted_documents_stay_out_of_filtered_results(tmp_path):
             assert "d3" not in ids
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                  HealthCheck.function_scoped_fixture])
 @given(trees, docs_st)
 def test_property_milvus_translation_agrees_with_the_local_semantics(pair, tree, docs):

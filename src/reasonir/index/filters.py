@@ -395,21 +395,45 @@ def _milvus_literal(value: Scalar) -> str:
     return f'"{escaped}"'
 
 
+_INVERSE = {"<": ">=", "<=": ">", ">": "<=", ">=": "<"}
+
+
+def _milvus_leaf(expr: Compare | In, neg: bool, json_field: str) -> str:
+    ref = f'{json_field}["{expr.field}"]'
+    if isinstance(expr, In):
+        eq = " or ".join(f"{ref} == {_milvus_literal(v)}" for v in expr.values)
+        ne = " and ".join(f"{ref} != {_milvus_literal(v)}" for v in expr.values)
+        if expr.negate != neg:          # not in, or not (in): every value differs
+            return f"(not exists {ref} or ({ne}))" if neg else f"(exists {ref} and {ne})"
+        return f"(not exists {ref} or {eq})" if neg else f"(exists {ref} and ({eq}))"
+    lit = _milvus_literal(expr.value)
+    if expr.op in ("==", "!="):
+        op = {"==": "!=", "!=": "=="}[expr.op] if neg else expr.op
+        return f"(not exists {ref} or {ref} {op} {lit})" if neg else f"(exists {ref} and {ref} {op} {lit})"
+    if not neg:
+        return f"(exists {ref} and {ref} {expr.op} {lit})"
+    # not (x < 1): x missing, x of the other type (a string against a number and the reverse), or x >= 1
+    other = f'{ref} >= ""' if not isinstance(expr.value, str) else f"{ref} < 0 or {ref} >= 0"
+    return f"(not exists {ref} or {ref} {_INVERSE[expr.op]} {lit} or {other})"
+
+
+def _milvus(expr: Expr, neg: bool, json_field: str) -> str:
+    if isinstance(expr, (Compare, In)):
+        return _milvus_leaf(expr, neg, json_field)
+    if isinstance(expr, Not):
+        return _milvus(expr.operand, not neg, json_field)
+    op = {"and": "or", "or": "and"}[expr.op] if neg else expr.op
+    return "(" + f" {op} ".join(_milvus(e, neg, json_field) for e in expr.operands) + ")"
+
+
 def to_milvus(expr: Expr, json_field: str = "meta") -> str:
     """A Milvus boolean expression over the JSON field holding :func:`filter_fields`, with the semantics above.
 
-    Every comparison is guarded by ``exists`` so a missing field gives false (never Milvus's null),
-    ``!=`` and ``not in`` are written as a negated equality, and ``in`` as equalities joined by ``or``
-    (Milvus's ``in`` does not take JSON paths).
+    Milvus answers null (neither true nor false) for a comparison on a missing field or an ordering
+    between a string and a number, and ``not null`` is null; so negations are pushed down to the
+    comparisons (De Morgan) and each negated comparison is written positively (``not x < 1`` becomes
+    ``not exists x or x >= 1 or x is a string``). What remains uses only ``and``/``or`` over
+    comparisons, where a null acts as false, as a missing field does here. ``in`` is written as
+    equalities joined by ``or`` (Milvus's ``in`` does not take JSON paths).
     """
-    if isinstance(expr, (Compare, In)):
-        ref = f'{json_field}["{expr.field}"]'
-        if isinstance(expr, Compare):
-            if expr.op == "!=":
-                return f"(exists {ref} and not ({ref} == {_milvus_literal(expr.value)}))"
-            return f"(exists {ref} and {ref} {expr.op} {_milvus_literal(expr.value)})"
-        any_of = " or ".join(f"{ref} == {_milvus_literal(v)}" for v in expr.values)
-        return f"(exists {ref} and {'not ' if expr.negate else ''}({any_of}))"
-    if isinstance(expr, Not):
-        return f"(not {to_milvus(expr.operand, json_field)})"
-    return "(" + f" {expr.op} ".join(to_milvus(e, json_field) for e in expr.operands) + ")"
+    return _milvus(expr, False, json_field)
