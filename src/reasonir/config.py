@@ -30,8 +30,6 @@ import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
-
 from .config_aliases import aliases_of, canonical_keys, deprecated_action, flag_of, flush_deprecations
 from .config_paths import relative_to_file
 from .errors import ConfigError
@@ -131,6 +129,8 @@ def load_file(path: str | os.PathLike) -> dict[str, Any]:
         raise ConfigError(f"{p}: config file is not UTF-8 text (byte {exc.start})") from None
     except OSError as exc:
         raise ConfigError(f"{p}: cannot read config file: {exc.strerror or exc}") from None
+    import yaml  # here, not at the top: only a --config file needs it, every command's start-up would pay
+
     try:
         data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError, ValueError, RecursionError) as exc:

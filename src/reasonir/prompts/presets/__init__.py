@@ -21,8 +21,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ...errors import ConfigError
 
 __all__ = ["available_presets", "load_preset", "preset_digest"]
@@ -72,6 +70,8 @@ def load_preset(name: str, section: str) -> dict[str, Any]:
     path = _preset_dir(name) / f"{section}.yaml"
     if not path.is_file():
         return {}
+    import yaml  # here, not at the top: only a preset needs it, every command's start-up would pay
+
     try:
         values = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
