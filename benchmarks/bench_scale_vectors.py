@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _common import ROOT, header, machine
+from _common import ROOT, command_line, machine
 
 from reasonir.index.ann import AnnParams, ann_search, build_ann, recall_at_k, rescore, save_ann
 from reasonir.index.exact import exact_search
@@ -246,7 +246,8 @@ def main() -> None:
 
 
 def emit(args, base: dict[str, Any], system: str, result: dict[str, Any]) -> None:
-    rec = {**base, "system": system, **result, "load_avg_after": list(os.getloadavg())}
+    rec = {**base, "system": system, **result, "load_avg_after": list(os.getloadavg()),
+           "command": command_line(lock=True)}
     print(json.dumps(rec), file=sys.stderr)
     with open(args.jsonl, "a", encoding="utf-8") as fh:
         fh.write(json.dumps(rec) + "\n")
@@ -254,15 +255,19 @@ def emit(args, base: dict[str, Any], system: str, result: dict[str, Any]) -> Non
 
 def report(path: Path) -> None:
     recs = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    lines = header("Dense search at scale: fp16 exact, compressed codes, Milvus Lite",
-                   argv=["benchmarks/bench_scale_vectors.py", "--report"], lock=False)
-    lines += ["", "Each case was measured by its own run (commands below); load average is the 1-minute figure "
-              "before and after each system. `clustered`: mixture of Gaussian clusters around random centres "
-              "(queries from the same mixture), unit-normalised; `gaussian`: i.i.d. Gaussian, unit-normalised. "
-              "Codes: refine·k = 100 candidates re-scored exactly from the memory-mapped fp16 shards. "
-              "fp16 exact reads every shard page (resident = page cache); Milvus Lite stores fp32.", "",
-              "| case | system | build s | build vec/s | resident B/vec | disk B/vec | QPS batched | "
-              "QPS single | p50 ms | recall@10 | load |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["# Dense search at scale: fp16 exact, compressed codes, Milvus Lite", "",
+             f"- machine: {recs[0]['machine'] if recs else machine()}",
+             "- commands (one run per case, each under the benchmark lock), then "
+             "`python benchmarks/bench_scale_vectors.py --report`:",
+             *[f"  - `{c}`" for c in dict.fromkeys(r.get("command", "?") for r in recs)],
+             "", "`clustered`: a mixture of Gaussian clusters around random centres (queries drawn from the same "
+             "mixture), unit-normalised; `gaussian`: i.i.d. Gaussian, unit-normalised. Codes: refine·k = 100 "
+             "candidates re-scored exactly from the memory-mapped fp16 shards; IVF-PQ with the `--nlist` of its "
+             "command, nprobe 32, pq_m = d/8. fp16 exact reads every shard page (resident = page cache); Milvus "
+             "Lite stores fp32 (resident: growth of the process's anonymous memory). `load`: 1-minute load "
+             "average at the start of the case / after the system was measured (2 cores, shared with other jobs).", "",
+             "| case | system | build s | build vec/s | resident B/vec | disk B/vec | QPS batched | "
+             "QPS single | p50 ms | recall@10 | load |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in recs:
         rate = r["n"] / r["build_s"] if r.get("build_s") else None
         lines.append("| {} | {} | {} | {} | {:.0f} | {:.0f} | {} | {} | {} | {} | {:.1f}/{:.1f} |".format(
@@ -275,7 +280,7 @@ def report(path: Path) -> None:
         if r.get("note"):
             lines.append(f"| {r['case']} | {r['system']} | {r['note']} (insert rate "
                          f"{r['insert_rate_per_s']:,.0f} rows/s) |||||||||")
-    lines += ["", f"Machine: {recs[0]['machine'] if recs else machine()}", ""]
+    lines += [""]
     out = RESULTS / "scale_vectors.md"
     out.write_text("\n".join(lines), encoding="utf-8")
     print(f"wrote {out}", file=sys.stderr)

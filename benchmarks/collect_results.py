@@ -21,7 +21,8 @@ RESULTS = HERE / "results"
 SECTIONS = [
     ("BM25 and evaluation", ["bm25", "bm25q_gensim", "evaluate"]),
     ("Encoders", ["encode"]),
-    ("Index, search and server", ["bench_index_build", "bench_index_search", "index", "hybrid"]),
+    ("Index, search and server", ["bench_index_build", "bench_index_search", "index", "hybrid", "milvus",
+                                  "scale"]),
     ("LLM layer, query rewriting and reranking", ["llm"]),
     ("Synthesizer", ["synth", "bench_synth"]),
     ("Training", ["bench_train", "train"]),
