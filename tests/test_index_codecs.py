@@ -110,6 +110,11 @@ def test_index_with_codes_add_delete_derive_and_info(tmp_path):
         assert info["ann_recall_at_10"] >= 0.95
         assert "d1300" not in {h.id for h in index.search([probe], k=20, mode="dense")[0]}
         assert index.search([docs[5].text], k=1, mode="dense")[0][0].id == "d5"
+    from reasonir.workflows.index import IndexInfoConfig, run_index_info
+
+    quick = run_index_info(IndexInfoConfig(index_dir=str(root)))          # from config.json, no index opened
+    assert quick["ann"] == "sq4" and quick["ann_refine"] == 30 and quick["codes_fraction_of_vectors"] == 0.25
+    assert quick["ann_file_bytes"] > 1500 * quick["codes_bytes_per_vector"]
 
 
 def test_reuse_vectors_moves_a_local_index_into_milvus_without_encoding(tmp_path):

@@ -20,6 +20,7 @@ from ..index import (
     derive_index,
     read_config,
 )
+from ..index.codecs import codes_info
 from ..index.milvus_store import CONSISTENCY_LEVELS, store_info
 from ..index.milvus_store import INDEX_TYPES as MILVUS_INDEX_TYPES
 from ..outputs import check_input_file
@@ -219,7 +220,8 @@ def run_index_info(cfg: IndexInfoConfig) -> dict[str, Any]:
                 "vector_dtype": conf["vectors"]["dtype"], "shards": len(conf["vectors"]["shards"]),
                 "bm25": bool(conf.get("bm25") and conf["bm25"].get("dir")),
                 "ann": (conf.get("ann") or {}).get("kind"),
-                "ann_recall_at_10": (conf.get("ann") or {}).get("recall_at_10"), **store_info(conf)}
+                "ann_recall_at_10": (conf.get("ann") or {}).get("recall_at_10"), **store_info(conf),
+                **codes_info(Path(root), conf.get("ann"), conf["vectors"]["dim"], conf["vectors"]["dtype"])}
     info["bytes_on_disk"] = sum(p.stat().st_size for p in Path(root).rglob("*") if p.is_file())
     info["bytes_per_document"] = round(info["bytes_on_disk"] / max(1, info["rows"]), 1)
     return info
