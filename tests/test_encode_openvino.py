@@ -23,11 +23,21 @@ def test_backend_selection(monkeypatch):
     assert openvino_bert.cpu_backend() == "torch"                   # never picked without being asked
     monkeypatch.setenv("REASONIR_CPU_BACKEND", "torch")
     assert openvino_bert.cpu_backend() == "torch"
-    with pytest.raises(ConfigError, match="choose one of torch, openvino"):
+    with pytest.raises(ConfigError, match="choose one of torch, openvino, auto"):
         openvino_bert.cpu_backend("onnx")
+    monkeypatch.setattr(openvino_bert, "openvino_available", lambda: True)
+    monkeypatch.setenv("REASONIR_CPU_BF16", "0")                    # AVX2-like CPU: auto takes openvino
+    assert openvino_bert.cpu_backend("auto") == "openvino"
+    monkeypatch.setenv("REASONIR_CPU_BACKEND", "auto")
+    assert openvino_bert.cpu_backend() == "openvino"
+    monkeypatch.setenv("REASONIR_CPU_BF16", "1")                    # native bf16: the torch forward
+    assert openvino_bert.cpu_backend() == "torch"
+    monkeypatch.delenv("REASONIR_CPU_BACKEND")
     monkeypatch.setattr(openvino_bert, "openvino_available", lambda: False)
     with pytest.raises(ConfigError, match="not installed"):
         openvino_bert.cpu_backend("openvino")
+    monkeypatch.setenv("REASONIR_CPU_BF16", "0")
+    assert openvino_bert.cpu_backend("auto") == "torch"             # auto never fails for a missing package
 
 
 def test_openvino_forward_equals_transformers_at_real_tokens(monkeypatch):

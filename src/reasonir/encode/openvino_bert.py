@@ -9,9 +9,11 @@ traced ``BertModel``; no file, the weights are the model's own) and is called li
 (a torch tensor). The graph is reconverted when a parameter changes in place, like
 :class:`reasonir.encode.fast_bert.FastBert`'s repacking.
 
-Selection (:func:`cpu_backend`): ``REASONIR_CPU_BACKEND=openvino`` asks for it, ``torch`` forbids it;
-unset, it is never chosen automatically (see benchmarks/results/encode_minilm.md for the
-measurements this decision rests on).
+Selection (:func:`cpu_backend`): ``REASONIR_CPU_BACKEND=openvino`` asks for it, ``torch`` forbids it,
+``auto`` takes it where it measured faster: when the package is installed and the CPU has no native
+bf16 (on an AVX2 CPU, 1.25x our fp32 torch forward, 1.36x ``SentenceTransformer.encode``: see
+benchmarks/results/encode_minilm_avx2*.md). Unset, it is never chosen: the first call converts the
+model (a cost every new process pays), and bf16 CPUs run the torch forward faster.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from .bert_support import supports
 
 logger = logging.getLogger(__name__)
 
-BACKENDS = ("torch", "openvino")
+BACKENDS = ("torch", "openvino", "auto")
 
 
 def openvino_available() -> bool:
@@ -40,7 +42,8 @@ def cpu_backend(requested: str | None = None) -> str:
     """The CPU forward to use for supported BERT models: ``"torch"`` or ``"openvino"``.
 
     Args:
-        requested: ``"torch"``, ``"openvino"`` or None (then ``REASONIR_CPU_BACKEND``, default torch).
+        requested: ``"torch"``, ``"openvino"``, ``"auto"`` (openvino when installed on a CPU without
+            native bf16, torch otherwise) or None (then ``REASONIR_CPU_BACKEND``, default torch).
 
     Raises:
         ConfigError: for an unknown backend name, or ``openvino`` when the package is not installed.
@@ -48,6 +51,10 @@ def cpu_backend(requested: str | None = None) -> str:
     name = (requested or os.environ.get("REASONIR_CPU_BACKEND") or "torch").strip().lower()
     if name not in BACKENDS:
         raise ConfigError(f"unknown CPU backend {name!r} (REASONIR_CPU_BACKEND); choose one of {', '.join(BACKENDS)}")
+    if name == "auto":
+        from .runtime import cpu_has_fast_bf16
+
+        return "openvino" if openvino_available() and not cpu_has_fast_bf16() else "torch"
     if name == "openvino" and not openvino_available():
         raise ConfigError("CPU backend 'openvino' requested but the openvino package is not installed; "
                           "pip install openvino, or use REASONIR_CPU_BACKEND=torch")
