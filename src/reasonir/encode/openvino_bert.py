@@ -11,9 +11,10 @@ traced ``BertModel``; no file, the weights are the model's own) and is called li
 
 Selection (:func:`cpu_backend`): ``REASONIR_CPU_BACKEND=openvino`` asks for it, ``torch`` forbids it,
 ``auto`` takes it where it measured faster: when the package is installed and the CPU has no native
-bf16 (on an AVX2 CPU, 1.25x our fp32 torch forward, 1.36x ``SentenceTransformer.encode``: see
-benchmarks/results/encode_minilm_avx2*.md). Unset, it is never chosen: the first call converts the
-model (a cost every new process pays), and bf16 CPUs run the torch forward faster.
+bf16 (on an AVX2 CPU over ``SentenceTransformer.encode``: 1.11x idle, 1.36x beside a busy process,
+against 1.02x / 1.09x for our fp32 torch forward; benchmarks/results/encode_minilm_avx2*.md).
+Unset, it is never chosen: the first call converts the model (a cost every new process pays), and
+bf16 CPUs run the torch forward faster.
 """
 
 from __future__ import annotations
