@@ -76,8 +76,10 @@ def padded(query: Any, key: Any, value: Any, row_lengths: Sequence[int], scale: 
     The fp32 counterpart of :func:`rowwise`: one ``scaled_dot_product_attention`` call per layer, so
     the whole batch is one parallel region. :func:`rowwise` runs four small products per row, each a
     parallel region of its own whose end waits for every thread; beside another busy process one
-    descheduled thread stalls every region (measured on 2 cores: 15.2 s with 2 threads vs 2.6 s with
-    1). Row-wise stays the bf16 path, where torch's fused kernel has no bf16 advantage.
+    descheduled thread stalls every region. Measured on 2 AVX2 cores (MiniLM, 400 SciFact documents,
+    benchmarks/results/encode_minilm_avx2*.md): the attention alone 7x faster at 256 tokens, the
+    whole forward 1.04x idle and 1.19x beside a spinning process (62.3 -> 50.9 CPU seconds).
+    Row-wise stays the bf16 path, where torch's fused kernel has no bf16 advantage.
 
     Args:
         query: ``[B, H, L, d]``; key / value: ``[B, H, L, d]`` / ``[B, H, L, d_v]`` (any strides).
