@@ -219,7 +219,9 @@ def main() -> None:
     pct = lambda flops, s, d: 100 * gf(flops, s) / peak_max[d]  # noqa: E731
     ntok = int(all_tokens.sum())
     lines = [
-        "# MiniLM encoding: reasonir vs SentenceTransformer.encode defaults (SciFact corpus)", "",
+        "# MiniLM encoding: reasonir vs SentenceTransformer.encode defaults (SciFact corpus"
+        + (f", CPU kind {info['cpu_kind']}" if not bf16 else "") + (", beside a busy process" if args.busy else "")
+        + ")", "",
         "- command: `flock /tmp/reasonir-bench.lock .venv/bin/python benchmarks/bench_encode_minilm.py "
         + " ".join(sys.argv[1:]) + "`",
         f"- **CPU kind: {info['cpu_kind']}** ("
