@@ -248,6 +248,6 @@ def load_query_encoder(name_or_path: str | Path, dtype: str = "auto", device: st
             logger.debug("%s: no NumPy query encoder (%s)", name, reason)
             return None
         return NumpyBertEncoder.from_folder(folder, **opts)
-    except (ReasonIRError, OSError, ValueError, KeyError) as exc:  # the full loader reports it properly
+    except (ReasonIRError, ImportError, OSError, ValueError, KeyError) as exc:  # the full loader reports it
         logger.debug("%s: no NumPy query encoder (%s: %s)", name, type(exc).__name__, exc)
         return None
