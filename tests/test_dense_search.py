@@ -167,3 +167,29 @@ def test_topk_helpers_pad_and_break_ties():
     np.testing.assert_array_equal(i, np.lexsort((np.arange(5000), -big))[:300])
     mi, mv = merge_topk(np.array([[4, -1]]), np.array([[1.0, -np.inf]]), np.array([[2, 7]]), np.array([[1.0, 3.0]]), 3)
     assert mi.tolist() == [[7, 2, 4]] and mv.tolist() == [[3.0, 1.0, 1.0]]
+
+
+def test_torch_is_imported_for_the_conversion_only_after_enough_fp16_values():
+    """The rent-or-buy rule: a small one-off search never imports torch, a process converting many values does."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("torch")
+    code = """
+import sys
+import numpy as np
+from reasonir.retrieve import dense
+dense.TORCH_AFTER_VALUES = 1_000_000
+rng = np.random.default_rng(0)
+docs = rng.standard_normal((1000, 384)).astype(np.float16)
+q = rng.standard_normal((2, 384)).astype(np.float32)
+first = dense.dense_search(q, docs, k=5)
+seen = ["torch" in sys.modules]
+for _ in range(2):
+    again = dense.dense_search(q, docs, k=5)
+    seen.append("torch" in sys.modules)
+assert (first[0] == again[0]).all() and np.allclose(first[1], again[1])
+print(seen)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[False, False, True]"

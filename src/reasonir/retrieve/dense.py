@@ -6,7 +6,8 @@ retriever and hard-negative mining all search through :func:`dense_search`:
 * the rows are cut into blocks of ``chunk_size`` that are scored by ``threads`` worker threads, each
   with its own scratch buffer and running top-k (numpy and BLAS release the GIL);
 * an fp16 block is converted to fp32 once into a reused buffer (with torch's vectorised conversion
-  when torch is installed, numpy otherwise; an fp32 block is used in place), then scored with one
+  once torch is loaded or the process has converted enough values to pay for importing it, see
+  :data:`TORCH_AFTER_VALUES`; numpy otherwise; an fp32 block is used in place), then scored with one
   single-threaded sgemm ``[nq, d] x [d, block]``;
 * after the first block, only scores above a query's current k-th best can enter its top-k, so the
   per-block selection touches a handful of candidates instead of partitioning every row.
@@ -53,11 +54,30 @@ def check_search_inputs(query_emb: np.ndarray, doc_emb: np.ndarray | Sequence[np
     return q, shards
 
 
-def _get_torch() -> Any:
-    """torch when this process has already imported it (its fp16 -> fp32 conversion is ~3x faster than
-    numpy's on AVX2), else None: importing it takes seconds, more than the faster conversion saves a
-    search on all but the largest indexes (a one-off search never loads torch otherwise)."""
-    return sys.modules.get("torch")
+#: fp16 values this process converts with numpy before it imports torch for the conversion. Measured on a
+#: 2-core AVX2 EPYC, idle: 100k x 384 fp16 -> fp32 takes 76 ms in numpy and 8 ms in torch, importing
+#: torch 2.4 s, so the import pays for itself after ~1.4e9 values. Converting that many first and only
+#: then importing (the rent-or-buy rule) costs at most twice the better choice made in hindsight: a
+#: one-off search of a small index never loads torch, a process searching a large one soon does.
+TORCH_AFTER_VALUES = 1_500_000_000
+_converted = [0]
+
+
+def _get_torch(values: int = 0) -> Any:
+    """torch for the fp16 -> fp32 conversion: when this process has imported it already, or once it has
+    converted :data:`TORCH_AFTER_VALUES` values with numpy (and torch is installed); else None."""
+    torch = sys.modules.get("torch")
+    if torch is not None or not values:
+        return torch
+    _converted[0] += values
+    if _converted[0] < TORCH_AFTER_VALUES:
+        return None
+    try:
+        import torch
+    except ImportError:
+        _converted[0] = -(1 << 62)   # not installed: stop trying
+        return None
+    return torch
 
 
 def _to_fp32(src: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -173,6 +193,8 @@ def dense_search(query_emb: np.ndarray, doc_emb: np.ndarray | Sequence[np.ndarra
     block_rows = chunk_size or _default_block(shards, nq, total, threads)
     blocks = _blocks(shards, block_rows)
     threads = max(1, min(threads, len(blocks) or 1))
+    if any(sh.dtype == np.float16 for sh in shards):
+        _get_torch(total * dim)   # counts the values this search converts; may import torch (see above)
 
     def work(part: list[tuple[int, int, int, int]]) -> _TopK:
         top = _TopK(nq, k)
