@@ -52,8 +52,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from encode_bench_utils import (ROOT, dump_json, machine, matmul_peak, ndcg10, scifact, timed,  # noqa: E402
+from encode_bench_utils import (ROOT, dump_json, machine, matmul_peak, ndcg10, scifact, timed,
                                 write_markdown)
 
 D, LAYERS, FFN = 384, 6, 1536

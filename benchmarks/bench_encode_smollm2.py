@@ -38,8 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from encode_bench_utils import (ROOT, dump_json, machine, matmul_peak, ndcg10, peak_rss_mib, scifact,  # noqa: E402
+from encode_bench_utils import (ROOT, dump_json, machine, matmul_peak, ndcg10, peak_rss_mib, scifact,
                                 timed, write_markdown)
 
 SCIFACT_INSTRUCTION = "Given a scientific claim, retrieve documents that support or refute the claim"

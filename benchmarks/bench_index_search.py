@@ -22,10 +22,11 @@ import argparse
 import resource
 import tempfile
 import time
+from typing import Any
 from pathlib import Path
 
 import numpy as np
-from _machine import machine
+from _common import machine, timed
 
 
 def generate(root: Path, n: int, dim: int, clusters: int, shard: int, seed: int = 0) -> list[np.ndarray]:
@@ -53,15 +54,15 @@ def queries(n: int, dim: int, clusters: int, seed: int = 1) -> np.ndarray:
     return (q / np.linalg.norm(q, axis=1, keepdims=True)).astype(np.float16).astype(np.float32)
 
 
-def timed(fn, *args) -> tuple[float, object]:
-    t0 = time.perf_counter()
-    out = fn(*args)
-    return time.perf_counter() - t0, out
+def _seconds(fn, *args) -> tuple[float, Any]:
+    """``(wall seconds, result)`` of one call, through the shared :func:`_common.timed`."""
+    out, wall, _cpu = timed(lambda: fn(*args))
+    return wall, out
 
 
 def latency(fn, qs: np.ndarray) -> dict[str, float]:
     fn(qs[:1])                                            # warm-up
-    times = [timed(fn, qs[i:i + 1])[0] for i in range(len(qs))]
+    times = [_seconds(fn, qs[i:i + 1])[0] for i in range(len(qs))]
     return {"p50_ms": 1000 * float(np.percentile(times, 50)), "p99_ms": 1000 * float(np.percentile(times, 99)),
             "qps_single": len(times) / sum(times)}
 
@@ -97,7 +98,7 @@ def main() -> None:
 
     root = Path(args.data) / f"n{args.n}-d{args.dim}-c{args.clusters}"
     root.mkdir(parents=True, exist_ok=True)
-    t_gen, shards = timed(generate, root, args.n, args.dim, args.clusters, 131072)
+    t_gen, shards = _seconds(generate, root, args.n, args.dim, args.clusters, 131072)
     qs = queries(args.queries, args.dim, args.clusters)
     k = args.k
     lines = [f"# Search over {args.n:,} x {args.dim} fp16 vectors", "",
@@ -116,7 +117,7 @@ def main() -> None:
     rss_after_exact = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     flat = faiss.IndexFlatIP(args.dim)
-    t_add, _ = timed(lambda: [flat.add(np.asarray(s, dtype=np.float32)) for s in shards])
+    t_add, _ = _seconds(lambda: [flat.add(np.asarray(s, dtype=np.float32)) for s in shards])
 
     def faiss_flat(q):
         return flat.search(q, k)[1]
@@ -146,7 +147,7 @@ def main() -> None:
         params = AnnParams(kind="hnsw", hnsw_m=args.hnsw_m, ef_construction=args.ef_construction)
         hnsw = faiss.IndexHNSWFlat(args.dim, args.hnsw_m, faiss.METRIC_INNER_PRODUCT)
         hnsw.hnsw.efConstruction = args.ef_construction
-        t_build, _ = timed(lambda: [hnsw.add(np.asarray(s, dtype=np.float32)) for s in shards])
+        t_build, _ = _seconds(lambda: [hnsw.add(np.asarray(s, dtype=np.float32)) for s in shards])
         lines += ["## HNSW (faiss IndexHNSWFlat, inner product)", "",
                   f"M={args.hnsw_m}, efConstruction={args.ef_construction}; build {t_build:.0f}s "
                   f"({args.n / t_build:.0f} vectors/s). Candidates re-scored exactly from the fp16 shards.", "",
@@ -168,7 +169,7 @@ def main() -> None:
         from reasonir.index.ann import build_ann
 
         params = AnnParams(kind="ivfpq")
-        t_build, ivf = timed(build_ann, params, shards, args.n)
+        t_build, ivf = _seconds(build_ann, params, shards, args.n)
         lines += ["## IVF-PQ (faiss IndexIVFPQ, inner product)", "",
                   f"nlist={ivf.nlist}, m={args.dim // 8}, 8 bits, trained on a sample; build {t_build:.0f}s. "
                   f"Top {params.refine}x{k} candidates re-scored exactly from the fp16 shards.", "",

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _machine import machine
+from _common import machine
 
 from reasonir.evaluate import evaluate
 from reasonir.index import Index, IndexOptions, RunOptions, build_index
