@@ -28,7 +28,7 @@ import base64
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Iterable, Sequence
 from importlib import resources
 from typing import Any
 
@@ -120,34 +120,17 @@ def create_app(index: Index, api_key: str | None = None, limits: ServeLimits | N
             raise HTTPException(500, f"internal error while {what} ({type(exc).__name__}); this request could "
                                      "not be answered, the server log has the details") from None
 
-    def error(request: Request, status: int, message: str, headers: dict[str, str] | None = None,
-              **extra: Any) -> JSONResponse:
-        """``{"error": message}``; under ``/v1/`` OpenAI's ``{"error": {"message", "type", "param", "code"}}``."""
-        if request.url.path.startswith("/v1/"):
-            kind = ("authentication_error" if status == 401 else "server_error" if status >= 500
-                    else "invalid_request_error")
-            body = {"error": {"message": message, "type": kind, "param": None, "code": status}, **extra}
-        else:
-            body = {"error": message, **extra}
-        return JSONResponse(body, status_code=status, headers=headers)
-
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = exc.errors()
-        if any(len(e["loc"]) > 2 and tuple(e["loc"][:2]) == ("body", "input") and isinstance(e["loc"][2], str)
-               for e in errors):            # one error per branch of the input union: say what fits instead
-            return error(request, 422, "input: give a string, a list of strings, a list of token ids (integers "
-                                       ">= 0) or a list of such lists")
-        message, details = validation_message(errors)
-        return error(request, 422, message, detail=details)
+        return invalid_request(request, exc.errors())
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return error(request, exc.status_code, str(exc.detail), dict(exc.headers or {}))
+        return error_response(request, exc.status_code, str(exc.detail), dict(exc.headers or {}))
 
     @app.exception_handler(ReasonIRError)
     async def _bad_request(request: Request, exc: ReasonIRError) -> JSONResponse:
-        return error(request, 400, str(exc))
+        return error_response(request, 400, str(exc))
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
@@ -180,58 +163,16 @@ def create_app(index: Index, api_key: str | None = None, limits: ServeLimits | N
     @app.post("/v1/embeddings", dependencies=[Depends(check_key)])
     async def embeddings(body: EmbeddingRequest) -> dict[str, Any]:     # type: ignore[valid-type]
         req: Any = body
-        try:
-            base, side = side_of_model(req.model)
-        except TokenInputError as exc:
-            raise HTTPException(422, str(exc)) from None
-        if req.input_type is not None and side is not None and req.input_type != side:
-            raise HTTPException(422, f"input_type {req.input_type!r} contradicts the model name {echo(req.model)}; "
-                                     "give one of them")
-        side = req.input_type or side or "document"
-        inp: Any = req.input
-        texts: list[str] = []
-        arrays: list[list[int]] | None = None
-        if isinstance(inp, str):
-            texts = [inp]
-        elif inp and all(isinstance(x, int) for x in inp):
-            arrays = [inp]                                       # one token array
-        elif inp and all(isinstance(x, list) for x in inp):
-            arrays = list(inp)                                   # several token arrays
-        else:
-            texts = list(inp)
-        n = len(arrays if arrays is not None else texts)
-        if not n:
-            raise HTTPException(422, "input: give at least one text")
-        if n > limits.max_embedding_inputs:
-            raise HTTPException(413, f"input: {n} texts exceed the limit of {limits.max_embedding_inputs} "
-                                     "per request; split the request")
+        base, side, texts, arrays = embedding_inputs(req, limits)
         if arrays is not None:
             try:                                                 # may load tiktoken's file: off the event loop
                 texts = await run_in_threadpool(decode_token_arrays, arrays, base)
             except TokenInputError as exc:
                 raise HTTPException(422, str(exc)) from None
-            for i, t in enumerate(texts):
-                if not t.strip():
-                    raise HTTPException(422, f"input[{i}] decodes to only whitespace: every text needs words")
-        for i, t in enumerate(texts):
-            if len(t) > qmax:
-                raise HTTPException(413, f"input[{i}]: {len(t)} characters exceed the limit of {qmax}")
-        if req.dimensions is not None and req.dimensions != index.dim:
-            raise HTTPException(422, f"dimensions: this model produces {index.dim}-d vectors; omit `dimensions` "
-                                     f"or set it to {index.dim}")
-
-        def encode() -> tuple[np.ndarray, int]:
-            vecs = index.encode_queries(texts, req.instruction) if side == "query" else index.encode_documents(texts)
-            return vecs, count_tokens(index.encoder, texts)      # the worker thread owns the tokenizer
-
-        vecs, tokens = await on_worker("embedding", batcher.run(encode))
-        data = []
-        for i, v in enumerate(vecs):
-            emb: Any = (base64.b64encode(np.asarray(v, dtype="<f4").tobytes()).decode("ascii")
-                        if req.encoding_format == "base64" else [float(x) for x in v])
-            data.append({"object": "embedding", "index": i, "embedding": emb})
-        return {"object": "list", "data": data, "model": index.info()["model"],
-                "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+        check_embedding_texts(index, req, texts, limits, decoded=arrays is not None)
+        vecs, tokens = await on_worker("embedding", batcher.run(lambda: encode_embeddings(index, texts, side,
+                                                                                          req.instruction)))
+        return embedding_response(index, req, vecs, tokens)
 
     page = resources.files("reasonir.serve").joinpath("static/index.html").read_text(encoding="utf-8")
 
@@ -251,6 +192,30 @@ def create_app(index: Index, api_key: str | None = None, limits: ServeLimits | N
 
     del fastapi
     return app
+
+
+def error_response(request: Any, status: int, message: str, headers: dict[str, str] | None = None,
+                   **extra: Any) -> Any:
+    """``{"error": message}``; under ``/v1/`` OpenAI's ``{"error": {"message", "type", "param", "code"}}``."""
+    from fastapi.responses import JSONResponse
+
+    if request.url.path.startswith("/v1/"):
+        kind = ("authentication_error" if status == 401 else "server_error" if status >= 500
+                else "invalid_request_error")
+        body = {"error": {"message": message, "type": kind, "param": None, "code": status}, **extra}
+    else:
+        body = {"error": message, **extra}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def invalid_request(request: Any, errors: Sequence[Any]) -> Any:
+    """The 422 for a request that fails validation: one message naming the field and the problem."""
+    if any(len(e["loc"]) > 2 and tuple(e["loc"][:2]) == ("body", "input") and isinstance(e["loc"][2], str)
+           for e in errors):            # one error per branch of the input union: say what fits instead
+        return error_response(request, 422, "input: give a string, a list of strings, a list of token ids "
+                                            "(integers >= 0) or a list of such lists")
+    message, details = validation_message(errors)
+    return error_response(request, 422, message, detail=details)
 
 
 def run_search(index: Index, requests: list[Any]) -> list[dict[str, Any]]:
@@ -291,6 +256,80 @@ def submit_search(index: Index, batcher: Batcher, req: Any) -> Awaitable[dict[st
     key = (req.k, req.mode, req.instruction, req.fusion, req.weights, req.rrf_k, req.candidates, req.bm25_mode,
            req.exact, req.filter)
     return batcher.submit(key, req)
+
+
+def embedding_inputs(req: Any, limits: ServeLimits) -> tuple[str | None, str, list[str], list[list[int]] | None]:
+    """``(base model name, side, texts, token arrays or None)`` of a ``/v1/embeddings`` request.
+
+    Raises:
+        HTTPException: 422 for a bad model suffix, a side that contradicts it or no input; 413 for more
+            inputs than ``limits.max_embedding_inputs``.
+    """
+    from fastapi import HTTPException
+
+    try:
+        base, side = side_of_model(req.model)
+    except TokenInputError as exc:
+        raise HTTPException(422, str(exc)) from None
+    if req.input_type is not None and side is not None and req.input_type != side:
+        raise HTTPException(422, f"input_type {req.input_type!r} contradicts the model name {echo(req.model)}; "
+                                 "give one of them")
+    inp: Any = req.input
+    texts: list[str] = []
+    arrays: list[list[int]] | None = None
+    if isinstance(inp, str):
+        texts = [inp]
+    elif inp and all(isinstance(x, int) for x in inp):
+        arrays = [inp]                                       # one token array
+    elif inp and all(isinstance(x, list) for x in inp):
+        arrays = list(inp)                                   # several token arrays
+    else:
+        texts = list(inp)
+    n = len(arrays if arrays is not None else texts)
+    if not n:
+        raise HTTPException(422, "input: give at least one text")
+    if n > limits.max_embedding_inputs:
+        raise HTTPException(413, f"input: {n} texts exceed the limit of {limits.max_embedding_inputs} "
+                                 "per request; split the request")
+    return base, req.input_type or side or "document", texts, arrays
+
+
+def check_embedding_texts(index: Index, req: Any, texts: list[str], limits: ServeLimits, decoded: bool) -> None:
+    """Refuse blank decoded token arrays, texts over ``limits.max_query_chars`` and a foreign ``dimensions``.
+
+    Raises:
+        HTTPException: 422 or 413, naming the input.
+    """
+    from fastapi import HTTPException
+
+    if decoded:
+        for i, t in enumerate(texts):
+            if not t.strip():
+                raise HTTPException(422, f"input[{i}] decodes to only whitespace: every text needs words")
+    qmax = limits.max_query_chars
+    for i, t in enumerate(texts):
+        if len(t) > qmax:
+            raise HTTPException(413, f"input[{i}]: {len(t)} characters exceed the limit of {qmax}")
+    if req.dimensions is not None and req.dimensions != index.dim:
+        raise HTTPException(422, f"dimensions: this model produces {index.dim}-d vectors; omit `dimensions` "
+                                 f"or set it to {index.dim}")
+
+
+def encode_embeddings(index: Index, texts: list[str], side: str, instruction: str | None) -> tuple[np.ndarray, int]:
+    """The vectors and the encoder's token count (run on the model worker, which owns the tokenizer)."""
+    vecs = index.encode_queries(texts, instruction) if side == "query" else index.encode_documents(texts)
+    return vecs, count_tokens(index.encoder, texts)
+
+
+def embedding_response(index: Index, req: Any, vecs: np.ndarray, tokens: int) -> dict[str, Any]:
+    """OpenAI's embeddings response: float lists, or little-endian float32 in base64 on request."""
+    data = []
+    for i, v in enumerate(vecs):
+        emb: Any = (base64.b64encode(np.asarray(v, dtype="<f4").tobytes()).decode("ascii")
+                    if req.encoding_format == "base64" else [float(x) for x in v])
+        data.append({"object": "embedding", "index": i, "embedding": emb})
+    return {"object": "list", "data": data, "model": index.info()["model"],
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
 
 
 def _version() -> str:
