@@ -19,6 +19,7 @@ from .bright_files import bright_variant_file as bright_variant_file
 from .bright_files import find_config_file as _find
 from .bright_files import read_bright_rows as read_bright_rows
 from .errors import ConfigError, DataFormatError, require
+from .hf_spec import hub_unreachable
 from .ids import check_doc_id, check_query_id, check_unique_ids
 from .io import document_from_record, read_corpus, read_qrels, read_queries
 from .query_variants import apply_query_variant
@@ -236,14 +237,9 @@ def _from_hub(datasets: Any, task: str, config: str, kwargs: dict[str, Any]) -> 
     try:
         return datasets.load_dataset(BRIGHT_HUB_ID, config, **kwargs)
     except (ConnectionError, OSError) as exc:
-        offline = " (HF_HUB_OFFLINE is set)" if os.environ.get("HF_HUB_OFFLINE", "").lower() in (
-            "1", "true", "yes", "on") else ""
-        reason = str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(
-            f"cannot fetch BRIGHT task {task!r} ({BRIGHT_HUB_ID}, config {config!r}) from the Hugging Face Hub"
-            f"{offline}: {reason}. "
-            f"Use a local copy instead: bright:{task}@DIR (DIR/{task}/examples.jsonl and documents.jsonl; "
-            f"`reasonir bright --data DIR`)") from exc
+        raise hub_unreachable(exc, f"cannot fetch BRIGHT task {task!r} ({BRIGHT_HUB_ID}, config {config!r})",
+                              f"bright:{task}@DIR (DIR/{task}/examples.jsonl and documents.jsonl; "
+                              f"`reasonir bright --data DIR`)") from exc
 
 
 def _load_bright_hub(task: str, long_documents: bool, documents: str | os.PathLike | None, revision: str,

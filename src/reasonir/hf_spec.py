@@ -127,13 +127,17 @@ def load_hf_dataset(spec: HFSpec) -> Any:
     try:
         return datasets.load_dataset(spec.name, spec.config, split=spec.split, revision=spec.revision)
     except (ConnectionError, OSError) as exc:
-        offline = " (HF_HUB_OFFLINE is set)" if os.environ.get("HF_HUB_OFFLINE", "").lower() in (
-            "1", "true", "yes", "on") else ""
-        reason = str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(
-            f"{spec.spec}: cannot load {spec.name!r} from the Hugging Face Hub{offline}: {reason}. "
-            f"Use a local copy instead: a folder written by Dataset.save_to_disk (hf:FOLDER), or the "
-            f"data as a JSONL/TSV/parquet file") from exc
+        raise hub_unreachable(exc, f"{spec.spec}: cannot load {spec.name!r}",
+                              "a folder written by Dataset.save_to_disk (hf:FOLDER), or the data as a "
+                              "JSONL/TSV/parquet file") from exc
+
+
+def hub_unreachable(exc: BaseException, what: str, local: str) -> ConfigError:
+    """One error for a Hub download that failed: ``what``, why (offline mode named), and the local alternative."""
+    offline = " (HF_HUB_OFFLINE is set)" if os.environ.get("HF_HUB_OFFLINE", "").lower() in (
+        "1", "true", "yes", "on") else ""
+    reason = str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return ConfigError(f"{what} from the Hugging Face Hub{offline}: {reason}. Use a local copy instead: {local}")
 
 
 def hf_records(spec: HFSpec, *, text_field: str) -> Iterator[tuple[int, dict[str, Any]]]:
