@@ -124,7 +124,7 @@ def time_search(fn, q: np.ndarray, single: int) -> dict[str, float]:
 
 
 def run_codes(kind: str, shards: list[np.ndarray], n: int, q: np.ndarray, exact: np.ndarray, args, work: Path):
-    params = AnnParams(kind=kind, nprobe=args.nprobe, refine=args.refine, nlist=args.nlist)
+    params = AnnParams(kind=kind, nprobe=args.nprobe, refine=args.refine, nlist=args.nlist, pq_m=args.pq_m)
     t0 = time.perf_counter()
     index = build_ann(params, shards, n)
     build_s = time.perf_counter() - t0
@@ -136,8 +136,9 @@ def run_codes(kind: str, shards: list[np.ndarray], n: int, q: np.ndarray, exact:
     return {"build_s": build_s, "resident_bytes_per_vector": codes / n,
             "disk_bytes_per_vector": codes / n + 2 * shards[0].shape[1],
             "recall_at_10": recall_at_k(t.pop("rows"), exact, K), **t,
-            "params": {"refine": args.refine, **({"nprobe": args.nprobe, "nlist": index_nlist(params, n)}
-                                                 if kind == "ivfpq" else {})}}
+            "params": {"refine": params.effective_refine,
+                       **({"nprobe": args.nprobe, "nlist": index_nlist(params, n), "pq_m": index.pq.M}
+                          if kind == "ivfpq" else {})}}
 
 
 def index_nlist(params: AnnParams, n: int) -> int:
@@ -206,7 +207,9 @@ def main() -> None:
     p.add_argument("--queries", type=int, default=200)
     p.add_argument("--single", type=int, default=20, help="queries timed one at a time")
     p.add_argument("--systems", default="exact,sq8,sq4,ivfpq,milvus")
-    p.add_argument("--refine", type=int, default=10)
+    p.add_argument("--refine", type=int, default=None, help="candidates per result (default: the codec's, as the "
+                   "index: 10 for sq8/sq4, 30 for ivfpq)")
+    p.add_argument("--pq-m", type=int, default=None, help="IVF-PQ sub-quantizers (default dim/8)")
     p.add_argument("--nprobe", type=int, default=32)
     p.add_argument("--nlist", type=int, default=None, help="IVF lists (default: the index's 4*sqrt(n))")
     p.add_argument("--milvus-queries", type=int, default=50, help="queries searched on Milvus Lite (its scan is slow)")
@@ -261,17 +264,18 @@ def report(path: Path) -> None:
              "`python benchmarks/bench_scale_vectors.py --report`:",
              *[f"  - `{c}`" for c in dict.fromkeys(r.get("command", "?") for r in recs)],
              "", "`clustered`: a mixture of Gaussian clusters around random centres (queries drawn from the same "
-             "mixture), unit-normalised; `gaussian`: i.i.d. Gaussian, unit-normalised. Codes: refine·k = 100 "
-             "candidates re-scored exactly from the memory-mapped fp16 shards; IVF-PQ with the `--nlist` of its "
-             "command, nprobe 32, pq_m = d/8. fp16 exact reads every shard page (resident = page cache); Milvus "
+             "mixture), unit-normalised; `gaussian`: i.i.d. Gaussian, unit-normalised. Codes: refine·k candidates "
+             "re-scored exactly from the memory-mapped fp16 shards (`params`: refine, and for IVF-PQ nlist, nprobe "
+             "and pq_m; rows without them ran with refine 10, nprobe 32, pq_m = d/8). fp16 exact reads every shard page (resident = page cache); Milvus "
              "Lite stores fp32 (resident: growth of the process's anonymous memory). `load`: 1-minute load "
              "average at the start of the case / after the system was measured (2 cores, shared with other jobs).", "",
-             "| case | system | build s | build vec/s | resident B/vec | disk B/vec | QPS batched | "
-             "QPS single | p50 ms | recall@10 | load |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| case | system | params | build s | build vec/s | resident B/vec | disk B/vec | QPS batched | "
+             "QPS single | p50 ms | recall@10 | load |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in recs:
         rate = r["n"] / r["build_s"] if r.get("build_s") else None
-        lines.append("| {} | {} | {} | {} | {:.0f} | {:.0f} | {} | {} | {} | {} | {:.1f}/{:.1f} |".format(
-            r["case"], r["system"], f"{r['build_s']:.0f}" if r.get("build_s") else "-",
+        lines.append("| {} | {} | {} | {} | {} | {:.0f} | {:.0f} | {} | {} | {} | {} | {:.1f}/{:.1f} |".format(
+            r["case"], r["system"], ", ".join(f"{k} {v}" for k, v in (r.get("params") or {}).items()) or "-",
+            f"{r['build_s']:.0f}" if r.get("build_s") else "-",
             f"{rate:,.0f}" if rate else "-", r["resident_bytes_per_vector"], r["disk_bytes_per_vector"],
             f"{r['qps_batched']:.1f}" if "qps_batched" in r else "-",
             f"{r['qps_single']:.1f}" if "qps_single" in r else "-",
@@ -279,7 +283,7 @@ def report(path: Path) -> None:
             f"{r['recall_at_10']:.3f}" if "recall_at_10" in r else "-", r["load_avg"][0], r["load_avg_after"][0]))
         if r.get("note"):
             lines.append(f"| {r['case']} | {r['system']} | {r['note']} (insert rate "
-                         f"{r['insert_rate_per_s']:,.0f} rows/s) |||||||||")
+                         f"{r['insert_rate_per_s']:,.0f} rows/s) ||||||||||")
     lines += [""]
     out = RESULTS / "scale_vectors.md"
     out.write_text("\n".join(lines), encoding="utf-8")

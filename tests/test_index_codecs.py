@@ -1,6 +1,7 @@
 """Compressed codes (sq8, sq4, IVF-PQ) with exact re-scoring from the stored vectors."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ import pytest
 from reasonir.errors import ConfigError
 from reasonir.index import AnnParams, Index, IndexOptions, add_documents, build_index, delete_documents, derive_index
 from reasonir.index.ann import ann_search, build_ann, recall_at_k, rescore
-from reasonir.index.codecs import code_bytes_per_vector
+from reasonir.index.codecs import code_bytes_per_vector, codes_info
 from reasonir.index.exact import exact_search
 from reasonir.io import write_corpus
 from reasonir.types import Document
@@ -33,7 +34,7 @@ def test_codes_recall_and_exact_scores(kind):
     q = _clustered(100, seed=1).astype(np.float32)
     exact, exact_scores = exact_search(q, shards, k=10)
     cand = ann_search(index, params, q, 10)
-    assert cand.shape == (100, 10 * params.refine)               # the candidate pool is refine·k
+    assert cand.shape == (100, 10 * params.effective_refine)     # the candidate pool is refine·k
     approx, approx_scores = rescore(shards, q, cand, 10)
     assert recall_at_k(approx, exact, 10) >= 0.95
     # every returned row carries its exact score from the stored fp16 vector
@@ -147,3 +148,11 @@ def test_reuse_vectors_moves_a_local_index_into_milvus_without_encoding(tmp_path
     with pytest.raises(Cfg, match="not an index"):
         build_index(str(tmp_path / "c.jsonl"), str(tmp_path / "x"), IndexOptions(**common),
                     RunOptions(reuse_vectors=[str(tmp_path)]))
+
+
+def test_default_refine_depends_on_the_codec():
+    # product codes keep 1 byte per 8 dimensions and need a larger pool than the scalar codes
+    assert AnnParams(kind="ivfpq").effective_refine == 30
+    assert AnnParams(kind="sq8").effective_refine == AnnParams(kind="sq4").effective_refine == 10
+    assert AnnParams(kind="ivfpq", refine=5).effective_refine == 5
+    assert codes_info(Path("."), {"kind": "ivfpq", "file": "x", "params": {"refine": None}}, 64, "fp16")["ann_refine"] == 30

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, require
-from .codecs import DEFAULT_REFINE, SQ_TRAIN_SAMPLE, build_sq, default_pq_m, is_sq
+from .codecs import SQ_TRAIN_SAMPLE, build_sq, default_pq_m, default_refine, is_sq
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,12 @@ class AnnParams:
     pq_m: int | None = None
     nbits: int | None = None
     nprobe: int = 32
-    refine: int = DEFAULT_REFINE
+    refine: int | None = None       # None: the codec's default (codecs.default_refine)
+
+    @property
+    def effective_refine(self) -> int:
+        """Candidates re-scored per result: ``refine``, else the codec's default."""
+        return self.refine if self.refine is not None else default_refine(self.kind)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -99,7 +104,7 @@ def build_ann(params: AnnParams, shards: Sequence[np.ndarray], num_rows: int) ->
     faiss = _faiss()
     if params.kind not in ANN_KINDS[1:]:
         raise ConfigError(f"unknown ANN kind {params.kind!r}; choose one of {', '.join(ANN_KINDS)}")
-    if params.refine < 1:
+    if params.effective_refine < 1:
         raise ConfigError(f"refine must be >= 1 (candidates re-scored per result), got {params.refine}")
     dim = shards[0].shape[1]
     if is_sq(params.kind):
@@ -166,11 +171,11 @@ def ann_search(index: Any, params: AnnParams, query_emb: np.ndarray, k: int,
         kk = k
     elif is_sq(params.kind):
         sp = faiss.SearchParameters()
-        kk = k * max(1, params.refine)
+        kk = k * max(1, params.effective_refine)
     else:
         sp = faiss.SearchParametersIVF()
         sp.nprobe = nprobe or params.nprobe
-        kk = k * max(1, params.refine)
+        kk = k * max(1, params.effective_refine)
     if sel is not None:
         sp.sel = sel
     _, rows = index.search(q, kk, params=sp)

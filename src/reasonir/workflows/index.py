@@ -27,7 +27,7 @@ from ..outputs import check_input_file
 
 _DEVICE_HELP = "encoder device: auto, cpu, cuda, cuda:1"
 _REFINE_HELP = ("ivfpq/sq8/sq4: candidates per result re-scored exactly from the stored vectors "
-                "(refine*k candidates; default 10)")
+                "(refine*k candidates; default 10, ivfpq 30)")
 
 
 @dataclass
@@ -78,7 +78,7 @@ class _BuildFields:
     nlist: int | None = field(default=None, metadata={"help": "IVF lists (default 4*sqrt(n))"})
     pq_m: int | None = field(default=None, metadata={"help": "PQ sub-quantizers (default dim/8)"})
     nprobe: int = field(default=32, metadata={"help": "IVF lists probed per query (default at search time)"})
-    refine: int = field(default=10, metadata={"help": _REFINE_HELP})
+    refine: int | None = field(default=None, metadata={"help": _REFINE_HELP})
     instruction: str | None = field(default=None, metadata={"help": "default query instruction for searches"})
     document_instruction: str | None = field(default=None, metadata={"help": "instruction documents are encoded with"})
     overwrite: bool = field(default=False, metadata={
@@ -157,8 +157,8 @@ class IndexDeriveConfig:
         "help": "add or rebuild a FAISS ANN index of this kind from the stored vectors, with the index's own "
                 "parameters for its kind, else the defaults (needs reasonir[ann])",
         "choices": ANN_KINDS[1:]})
-    refine: int | None = field(default=None, metadata={"help": _REFINE_HELP.replace("default 10", "default: the "
-                                                                                    "index's own, else 10")})
+    refine: int | None = field(default=None, metadata={"help": _REFINE_HELP.replace(
+        "default 10, ivfpq 30", "default: the index's own, else 10 (ivfpq 30)")})
 
 
 @dataclass
