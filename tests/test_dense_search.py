@@ -68,6 +68,22 @@ def test_default_blocks_for_fp16_and_fp32(data):
     assert dense_module._default_block([big.astype(np.float16)], 1, len(big), 2) == 4096
 
 
+def test_small_searches_run_in_the_calling_thread_and_large_ones_on_the_shared_pool(data, monkeypatch):
+    q, docs = data
+    want = dense_search(q, docs, k=10, chunk_size=100, threads=1)
+    calls = []
+    real_pool = dense_module._pool
+    monkeypatch.setattr(dense_module, "_pool", lambda: calls.append(1) or real_pool())
+    got = dense_search(q, docs, k=10, chunk_size=100)           # 500 x 16 values: below the threshold
+    assert calls == []
+    np.testing.assert_array_equal(got[0], want[0])
+    monkeypatch.setattr(dense_module, "PARALLEL_MIN_VALUES", 1)
+    got = dense_search(q, docs, k=10, chunk_size=100)           # now split across the process's workers
+    assert len(calls) == 1 and dense_module._pool() is dense_module._pool()
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-6)
+
+
 def test_ties_are_broken_by_index():
     docs = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 0.0], [0.6, 0.8], [1.0, 0.0], [1.0, 0.0]], dtype=np.float32)
     q = np.array([[1.0, 0.0]], dtype=np.float32)

@@ -65,6 +65,25 @@ def test_build_and_dense_search_match_brute_force(corpus, tmp_path):
     assert index.info()["modes"] == ["dense", "bm25", "bm25q", "hybrid"]
 
 
+def test_small_fp16_index_searches_an_fp32_copy_and_large_ones_the_maps(corpus, tmp_path, monkeypatch):
+    from reasonir.index import backend as backend_module
+
+    path, docs = corpus
+    build_index(str(path), str(tmp_path / "idx"), IndexOptions(**OPTS))
+    index = Index.open(tmp_path / "idx")
+    assert all(s.dtype == np.float16 for s in index.backend.shards)
+    hits = index.search(QUERIES, k=5, mode="dense")
+    copies = index.backend._exact_shards()
+    assert all(c.dtype == np.float32 for c in copies) and copies is index.backend._exact_shards()   # made once
+    np.testing.assert_array_equal(np.concatenate(copies), np.concatenate(index.backend.shards).astype(np.float32))
+    monkeypatch.setattr(backend_module, "FP32_CACHE_VALUES", 10)
+    large = Index.open(tmp_path / "idx")
+    assert all(a is b for a, b in zip(large.backend._exact_shards(), large.backend.shards))   # the maps, no copy
+    assert [[h.id for h in hs] for hs in large.search(QUERIES, k=5, mode="dense")] == [[h.id for h in hs] for hs in hits]
+    index.close()
+    large.close()
+
+
 def test_bm25_modes_match_a_direct_bm25_index(corpus, tmp_path):
     path, docs = corpus
     build_index(str(path), str(tmp_path / "idx"), IndexOptions(**OPTS))

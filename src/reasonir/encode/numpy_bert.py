@@ -240,9 +240,9 @@ class NumpyBertEncoder:
         more than it saves (and, on a busy machine, up to a second per query)."""
         if tokens.size > _SMALL_BATCH_TOKENS:
             return self.model(tokens, mask)
-        from threadpoolctl import threadpool_limits
+        from .runtime import blas_threads
 
-        with threadpool_limits(1):
+        with blas_threads(1):
             return self.model(tokens, mask)
 
     def encode(self, texts: str | Sequence[str], prompt: str = "", batch_size: int | None = None) -> np.ndarray:

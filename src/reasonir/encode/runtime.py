@@ -8,10 +8,12 @@ CPU is emulated and several times *slower* than float32, so ``auto`` keeps float
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
-from collections.abc import Sequence
+import sys
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ..errors import ConfigError
@@ -21,6 +23,26 @@ logger = logging.getLogger(__name__)
 DTYPES = ("auto", "bf16", "fp16", "fp32")
 _DTYPE_ALIASES = {"bf16": "bfloat16", "bfloat16": "bfloat16", "fp16": "float16", "float16": "float16",
                   "half": "float16", "fp32": "float32", "float32": "float32", "float": "float32"}
+
+
+_BLAS: tuple[int, Any] | None = None
+
+
+@contextlib.contextmanager
+def blas_threads(n: int) -> Iterator[None]:
+    """Limit the BLAS / OpenMP libraries loaded in this process to ``n`` threads inside the block.
+
+    ``threadpoolctl`` finds the loaded libraries by scanning the process's shared objects, about a
+    millisecond each time: the scan is kept and repeated only after more modules were imported, so a
+    per-query limit (a one-query forward, a small search) costs microseconds.
+    """
+    global _BLAS
+    from threadpoolctl import ThreadpoolController
+
+    if _BLAS is None or _BLAS[0] != len(sys.modules):
+        _BLAS = (len(sys.modules), ThreadpoolController())
+    with _BLAS[1].limit(limits=n):
+        yield
 
 
 @functools.lru_cache(maxsize=1)
