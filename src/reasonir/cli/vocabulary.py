@@ -94,6 +94,8 @@ SHARED: tuple[Term, ...] = (
     Term("--bm25", "an index's BM25 (on by default; `--no-bm25`: dense only)"),
     Term("--ann", "an index's FAISS ANN kind (hnsw, ivfpq) or compressed codes (sq8, sq4)"),
     Term("--refine", "compressed codes (ivfpq, sq8, sq4): candidates per result re-scored exactly"),
+    Term("--filter", "a metadata filter on an index's documents, applied before the top-k "
+                     "(`field == \"x\" and year >= 2020`)"),
     Term("--long-documents", "BRIGHT's long-document setting"),
     Term("--sample-queries", "a fixed random sample of N queries (0 = all)"),
     Term("--sample-seed", "the seed of --sample-queries"),
@@ -132,7 +134,7 @@ COMMAND_FLAGS: dict[str, tuple[str, ...]] = {
     "index delete": ("--ids-file", "--missing-ok"),
     "index derive": (),
     "index info": ("--verify",),
-    "search": ("--fusion", "--rrf-k", "--candidates", "--bm25-mode", "--exact", "--filter", "--snippet-chars"),
+    "search": ("--fusion", "--rrf-k", "--candidates", "--bm25-mode", "--exact", "--snippet-chars"),
     "serve": ("--allowed-hosts", "--max-query-chars", "--max-k", "--max-embedding-inputs", "--max-batch",
               "--batch-wait-ms"),
     "demo": ("--questions",),

@@ -74,6 +74,9 @@ class RagConfig:
     retriever: str = field(default="auto", metadata={
         "aliases": ("search",), "help": "retrieval method; auto = dense for --index, bm25 for --corpus",
         "choices": SEARCH_MODES})
+    filter: str | None = field(default=None, metadata={
+        "help": "metadata filter on the --index's documents, applied before the top-k (the syntax of "
+                "reasonir search --filter, e.g. 'source == \"textbook\"')"})
     data: str | None = field(default=None, metadata={
         "help": "local benchmark release (MMLU zip/folder, GPQA zip/csv); default: the Hugging Face Hub"})
     split: str = field(default="test", metadata={"help": "MMLU split", "choices": ("test", "val", "dev")})
@@ -223,12 +226,15 @@ def corpus_text_lookup(corpus: str | None = None, index: str | None = None) -> M
 
 def open_source(cfg: RagConfig) -> PassageSource | None:
     """The passage source the config names (``None`` when none is given)."""
+    if cfg.filter is not None and (not cfg.index or cfg.run):
+        raise ConfigError("--filter applies to searching an index: use it with --index DIR (and no --run)")
     if cfg.index:
         from ..rag.index_source import IndexPassageSource
 
         if cfg.run:
             return RunPassageSource.from_files(cfg.run, corpus_text_lookup(index=cfg.index))
-        return IndexPassageSource.open(cfg.index, mode=None if cfg.retriever == "auto" else cfg.retriever)
+        extra = {"filter": cfg.filter} if cfg.filter is not None else {}
+        return IndexPassageSource.open(cfg.index, mode=None if cfg.retriever == "auto" else cfg.retriever, **extra)
     if cfg.run:
         if not cfg.corpus:
             raise ConfigError("--run needs the documents' texts: add --corpus FILE or --index DIR")
