@@ -7,7 +7,7 @@ retriever and hard-negative mining all search through :func:`dense_search`:
   pool kept for the process), each with its own scratch buffer and running top-k (numpy and BLAS
   release the GIL); a search over fewer than :data:`PARALLEL_MIN_VALUES` stored values runs in the
   calling thread, where starting workers would cost more than the scan (5,000 x 384 fp16 rows:
-  about 9 ms per query with two workers, under 3 ms without);
+  about 9 ms per query with two workers, under 3 ms without); BLAS runs one thread per worker;
 * an fp16 block is converted to fp32 once into a reused buffer (with torch's vectorised conversion
   once torch is loaded or the process has converted enough values to pay for importing it, see
   :data:`TORCH_AFTER_VALUES`; numpy otherwise; an fp32 block is used in place), then scored with one
@@ -35,7 +35,7 @@ import numpy as np
 from ..errors import ConfigError
 from .topk import merge_topk, topk_rows
 
-#: stored values (rows x dimension) below which a search runs in the calling thread, BLAS threads free
+#: stored values (rows x dimension) below which a search runs in the calling thread
 PARALLEL_MIN_VALUES = 1 << 23
 
 _POOL: ThreadPoolExecutor | None = None
@@ -236,12 +236,11 @@ def dense_search(query_emb: np.ndarray, doc_emb: np.ndarray | Sequence[np.ndarra
 
     # contiguous ranges per thread keep each thread's rows in increasing order
     parts = [[blocks[i] for i in p] for p in np.array_split(np.arange(len(blocks)), threads) if len(p)]
-    if len(parts) <= 1:
-        tops = [work(parts[0] if parts else [])]            # in this thread, BLAS free to use its threads
-    else:
-        # one BLAS/torch thread per worker: nested thread pools spinning on the same cores are far slower
-        with _BlasSingleThread():
-            tops = list(_pool().map(work, parts))
+    # one BLAS/torch thread per worker: nested thread pools spinning on the same cores are far slower (and
+    # a small search in one thread gains nothing from waking BLAS's threads, which then spin beside the
+    # caller's next step, e.g. a server's query encoder)
+    with _BlasSingleThread():
+        tops = [work(parts[0] if parts else [])] if len(parts) <= 1 else list(_pool().map(work, parts))
     idx, val = tops[0].idx, tops[0].val
     for t in tops[1:]:
         idx, val = merge_topk(idx, val, t.idx, t.val, k)
