@@ -123,8 +123,11 @@ def time_search(fn, q: np.ndarray, single: int) -> dict[str, float]:
             "latency_p50_ms": 1000 * statistics.median(lat)}
 
 
-def run_codes(kind: str, shards: list[np.ndarray], n: int, q: np.ndarray, exact: np.ndarray, args, work: Path):
-    params = AnnParams(kind=kind, nprobe=args.nprobe, refine=args.refine, nlist=args.nlist, pq_m=args.pq_m)
+def run_codes(kind: str, shards: list[np.ndarray], n: int, q: np.ndarray, exact: np.ndarray, args,
+              work: Path) -> list[dict[str, Any]]:
+    """Build ``kind``'s codes once; one result per ``--refine`` value searched over them."""
+    refines = [int(r) for r in args.refine.split(",")] if args.refine else [None]
+    params = AnnParams(kind=kind, nprobe=args.nprobe, refine=refines[0], nlist=args.nlist, pq_m=args.pq_m)
     t0 = time.perf_counter()
     index = build_ann(params, shards, n)
     build_s = time.perf_counter() - t0
@@ -132,13 +135,17 @@ def run_codes(kind: str, shards: list[np.ndarray], n: int, q: np.ndarray, exact:
     save_ann(index, path)
     codes = os.path.getsize(path)
     path.unlink()
-    t = time_search(lambda x: rescore(shards, x, ann_search(index, params, x, K), K)[0], q, args.single)
-    return {"build_s": build_s, "resident_bytes_per_vector": codes / n,
-            "disk_bytes_per_vector": codes / n + 2 * shards[0].shape[1],
-            "recall_at_10": recall_at_k(t.pop("rows"), exact, K), **t,
-            "params": {"refine": params.effective_refine,
-                       **({"nprobe": args.nprobe, "nlist": index_nlist(params, n), "pq_m": index.pq.M}
-                          if kind == "ivfpq" else {})}}
+    out = []
+    for refine in refines:
+        params.refine = refine
+        t = time_search(lambda x: rescore(shards, x, ann_search(index, params, x, K), K)[0], q, args.single)
+        out.append({"build_s": build_s, "resident_bytes_per_vector": codes / n,
+                    "disk_bytes_per_vector": codes / n + 2 * shards[0].shape[1],
+                    "recall_at_10": recall_at_k(t.pop("rows"), exact, K), **t,
+                    "params": {"refine": params.effective_refine,
+                               **({"nprobe": args.nprobe, "nlist": index_nlist(params, n), "pq_m": index.pq.M}
+                                  if kind == "ivfpq" else {})}})
+    return out
 
 
 def index_nlist(params: AnnParams, n: int) -> int:
@@ -152,7 +159,8 @@ def run_milvus(shards: list[np.ndarray], n: int, q: np.ndarray, exact: np.ndarra
     from reasonir.index.milvus_store import upsert_batches
 
     dim = shards[0].shape[1]
-    db = work / "milvus.db"
+    (work / "milvus").mkdir(exist_ok=True)
+    db = work / "milvus" / "milvus.db"                     # its own folder: disk use counts Milvus's files only
     client = MilvusClient(str(db))
     engine = [os.getpid()]                  # Milvus Lite runs its engine in this process (or a child)
     schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
@@ -193,6 +201,7 @@ def run_milvus(shards: list[np.ndarray], n: int, q: np.ndarray, exact: np.ndarra
         out.update(recall_at_10=recall_at_k(t.pop("rows"), exact[:m], K), queries_timed=m, **t)
     out["resident_bytes_per_vector"] = (rss_bytes(engine + descendants(os.getpid())) - rss0) / max(1, done)
     out["disk_bytes_per_vector"] = sum(f.stat().st_size for f in db.parent.rglob("*") if f.is_file()) / max(1, done)
+    out["disk_scope"] = "milvus"
     client.close()
     return out
 
@@ -207,8 +216,8 @@ def main() -> None:
     p.add_argument("--queries", type=int, default=200)
     p.add_argument("--single", type=int, default=20, help="queries timed one at a time")
     p.add_argument("--systems", default="exact,sq8,sq4,ivfpq,milvus")
-    p.add_argument("--refine", type=int, default=None, help="candidates per result (default: the codec's, as the "
-                   "index: 10 for sq8/sq4, 30 for ivfpq)")
+    p.add_argument("--refine", default=None, help="candidates per result, or a comma-separated list searched "
+                   "over the same codes (default: the codec's, as the index: 10 for sq8/sq4, 30 for ivfpq)")
     p.add_argument("--pq-m", type=int, default=None, help="IVF-PQ sub-quantizers (default dim/8)")
     p.add_argument("--nprobe", type=int, default=32)
     p.add_argument("--nlist", type=int, default=None, help="IVF lists (default: the index's 4*sqrt(n))")
@@ -240,7 +249,8 @@ def main() -> None:
         emit(args, base, "fp16 exact", results["exact"])
         for system in args.systems.split(","):
             if system in ("sq8", "sq4", "ivfpq"):
-                emit(args, base, f"{system} + re-score", run_codes(system, shards, args.n, q, exact, args, work))
+                for result in run_codes(system, shards, args.n, q, exact, args, work):
+                    emit(args, base, f"{system} + re-score", result)
             elif system == "milvus":
                 emit(args, base, "Milvus Lite FLAT", run_milvus(shards, args.n, q, exact, args, work))
     finally:
@@ -267,12 +277,19 @@ def report(path: Path) -> None:
              "mixture), unit-normalised; `gaussian`: i.i.d. Gaussian, unit-normalised. Codes: refine·k candidates "
              "re-scored exactly from the memory-mapped fp16 shards (`params`: refine, and for IVF-PQ nlist, nprobe "
              "and pq_m; rows without them ran with refine 10, nprobe 32, pq_m = d/8). fp16 exact reads every shard page (resident = page cache); Milvus "
-             "Lite stores fp32 (resident: growth of the process's anonymous memory). `load`: 1-minute load "
+             "Lite stores fp32 (resident: growth of the process's anonymous memory; disk: its files only). `QPS single` = "
+             "queries / total time of the single-query loop, one-time costs included (the first fp16 searches of "
+             "a process convert with numpy until importing torch pays, see `reasonir.retrieve.dense`); `p50 ms` is "
+             "the steady state. `load`: 1-minute load "
              "average at the start of the case / after the system was measured (2 cores, shared with other jobs).", "",
              "| case | system | params | build s | build vec/s | resident B/vec | disk B/vec | QPS batched | "
              "QPS single | p50 ms | recall@10 | load |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in recs:
-        rate = r["n"] / r["build_s"] if r.get("build_s") else None
+        rows = r.get("rows_inserted", r["n"])
+        rate = rows / r["build_s"] if r.get("build_s") else None
+        if r["system"].startswith("Milvus") and r.get("disk_scope") != "milvus":
+            # measured over the case folder, which also held the fp16 shards: those are taken out
+            r["disk_bytes_per_vector"] -= 2 * r["dim"] * r["n"] / rows
         lines.append("| {} | {} | {} | {} | {} | {:.0f} | {:.0f} | {} | {} | {} | {} | {:.1f}/{:.1f} |".format(
             r["case"], r["system"], ", ".join(f"{k} {v}" for k, v in (r.get("params") or {}).items()) or "-",
             f"{r['build_s']:.0f}" if r.get("build_s") else "-",
