@@ -73,12 +73,16 @@ def test_small_fp16_index_searches_an_fp32_copy_and_large_ones_the_maps(corpus, 
     index = Index.open(tmp_path / "idx")
     assert all(s.dtype == np.float16 for s in index.backend.shards)
     hits = index.search(QUERIES, k=5, mode="dense")
-    copies = index.backend._exact_shards()
-    assert all(c.dtype == np.float32 for c in copies) and copies is index.backend._exact_shards()   # made once
+    copies = index.backend.exact_shards()
+    assert all(c.dtype == np.float32 for c in copies) and copies is index.backend.exact_shards()   # made once
     np.testing.assert_array_equal(np.concatenate(copies), np.concatenate(index.backend.shards).astype(np.float32))
+    kept = index.search(QUERIES, k=5, mode="dense", filter="n >= 0")            # filtered scans read the copy too
+    assert [[(h.id, h.score) for h in hs] for hs in kept] == [[(h.id, h.score) for h in hs] for hs in hits]
+    odd = index.search(QUERIES, k=5, mode="dense", filter="n in [1, 3, 5, 7, 9, 11]")   # few rows: gathered
+    assert all(h.metadata["n"] % 2 == 1 for hs in odd for h in hs) and all(len(hs) == 5 for hs in odd)
     monkeypatch.setattr(backend_module, "FP32_CACHE_VALUES", 10)
     large = Index.open(tmp_path / "idx")
-    assert all(a is b for a, b in zip(large.backend._exact_shards(), large.backend.shards))   # the maps, no copy
+    assert all(a is b for a, b in zip(large.backend.exact_shards(), large.backend.shards))   # the maps, no copy
     assert [[h.id for h in hs] for hs in large.search(QUERIES, k=5, mode="dense")] == [[h.id for h in hs] for hs in hits]
     index.close()
     large.close()

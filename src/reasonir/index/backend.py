@@ -117,7 +117,7 @@ class LocalBackend:
         self.ann = load_ann(root / cfg["ann"]["file"]) if (cfg.get("ann") or {}).get("file") else None
         self._fp32: list[np.ndarray] | None = None
 
-    def _exact_shards(self) -> list[np.ndarray]:
+    def exact_shards(self) -> list[np.ndarray]:
         """The shards exact search scans: an fp32 copy for small fp16 indexes (made once), else the maps."""
         if self._fp32 is None:
             values = sum(int(s.shape[0]) * int(s.shape[1]) for s in self.shards)
@@ -131,7 +131,7 @@ class LocalBackend:
             params = AnnParams.from_dict(self.config["ann"]["params"])
             cand = ann_search(self.ann, params, q, k, self.tombstones, ef_search, nprobe)
             return rescore(self.shards, q, cand, k)
-        return exact_search(q, self._exact_shards(), k, deleted=self.deleted)
+        return exact_search(q, self.exact_shards(), k, deleted=self.deleted)
 
     def vectors(self, rows: np.ndarray) -> np.ndarray:
         return gather_rows(self.shards, rows)

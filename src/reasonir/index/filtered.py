@@ -99,10 +99,10 @@ def _exact_subset(backend: LocalBackend, q: np.ndarray, k: int, allowed: np.ndar
     if subset.size == 0:
         return _pad(np.zeros((q.shape[0], 0), dtype=np.int64), np.zeros((q.shape[0], 0), dtype=np.float32), k)
     if subset.size <= GATHER_SHARE * allowed.size:
-        vecs = gather_rows(backend.shards, subset)                                 # [m, d] fp32
+        vecs = gather_rows(backend.exact_shards(), subset)                         # [m, d] fp32
         idx, val = dense_search(q, vecs, min(k, subset.size))                      # [nq, min(k, m)]
         return _pad(np.where(idx >= 0, subset[np.maximum(idx, 0)], -1), val, k)
-    return dense_search(q, backend.shards, k, deleted=~allowed)
+    return dense_search(q, backend.exact_shards(), k, deleted=~allowed)
 
 
 def dense(backend: VectorBackend, q: np.ndarray, k: int, where: RowFilter, exact: bool = False,
