@@ -23,10 +23,11 @@ the corpus size; the shards are read through the page cache.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -239,7 +240,7 @@ def dense_search(query_emb: np.ndarray, doc_emb: np.ndarray | Sequence[np.ndarra
     # one BLAS/torch thread per worker: nested thread pools spinning on the same cores are far slower (and
     # a small search in one thread gains nothing from waking BLAS's threads, which then spin beside the
     # caller's next step, e.g. a server's query encoder)
-    with _BlasSingleThread():
+    with _single_threaded():
         tops = [work(parts[0] if parts else [])] if len(parts) <= 1 else list(_pool().map(work, parts))
     idx, val = tops[0].idx, tops[0].val
     for t in tops[1:]:
@@ -252,22 +253,18 @@ def dense_search(query_emb: np.ndarray, doc_emb: np.ndarray | Sequence[np.ndarra
     return idx, val.astype(np.float32)
 
 
-class _BlasSingleThread:
-    """Limit BLAS (and torch) to one thread each while our own threads split the work."""
+@contextlib.contextmanager
+def _single_threaded() -> Iterator[None]:
+    """Limit BLAS (and torch, when loaded) to one thread each while our own threads split the work."""
+    from ..encode.runtime import blas_threads
 
-    def __enter__(self):
-        from ..encode.runtime import blas_threads
-
-        self._limits = blas_threads(1)
-        self._limits.__enter__()
-        self._torch = _get_torch()
-        self._torch_threads = None
-        if self._torch is not None:
-            self._torch_threads = self._torch.get_num_threads()
-            self._torch.set_num_threads(1)
-        return self
-
-    def __exit__(self, *exc):
-        self._limits.__exit__(*exc)
-        if self._torch_threads is not None:
-            self._torch.set_num_threads(self._torch_threads)
+    torch = _get_torch()
+    before = torch.get_num_threads() if torch is not None else None
+    if torch is not None:
+        torch.set_num_threads(1)
+    try:
+        with blas_threads(1):
+            yield
+    finally:
+        if torch is not None:
+            torch.set_num_threads(before)

@@ -233,8 +233,8 @@ def open_source(cfg: RagConfig) -> PassageSource | None:
 
         if cfg.run:
             return RunPassageSource.from_files(cfg.run, corpus_text_lookup(index=cfg.index))
-        extra = {"filter": cfg.filter} if cfg.filter is not None else {}
-        return IndexPassageSource.open(cfg.index, mode=None if cfg.retriever == "auto" else cfg.retriever, **extra)
+        return IndexPassageSource.open(cfg.index, mode=None if cfg.retriever == "auto" else cfg.retriever,
+                                       filter=cfg.filter)
     if cfg.run:
         if not cfg.corpus:
             raise ConfigError("--run needs the documents' texts: add --corpus FILE or --index DIR")
