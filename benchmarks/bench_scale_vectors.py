@@ -143,14 +143,9 @@ def run_codes(kind: str, shards: list[np.ndarray], n: int, q: np.ndarray, exact:
                     "disk_bytes_per_vector": codes / n + 2 * shards[0].shape[1],
                     "recall_at_10": recall_at_k(t.pop("rows"), exact, K), **t,
                     "params": {"refine": params.effective_refine,
-                               **({"nprobe": args.nprobe, "nlist": index_nlist(params, n), "pq_m": index.pq.M}
+                               **({"nprobe": args.nprobe, "nlist": index.nlist, "pq_m": index.pq.M}
                                   if kind == "ivfpq" else {})}})
     return out
-
-
-def index_nlist(params: AnnParams, n: int) -> int:
-    import math
-    return params.nlist or max(1, min(int(4 * math.sqrt(n)), n // 39))
 
 
 def run_milvus(shards: list[np.ndarray], n: int, q: np.ndarray, exact: np.ndarray, args, work: Path):

@@ -17,7 +17,7 @@ The codecs (FAISS, extra ``ann``), with their resident bytes per ``d``-dimension
 recall against exact search. Its default depends on the codec (:func:`default_refine`): the scalar
 codes keep each dimension and rank well with 10 candidates per result; product quantisation keeps
 much less (1 byte per 8 dimensions) and needs 30 (measured on 1M clustered 384-d vectors: recall@10
-0.697 with 10, 0.966 with 30, 1.000 with 100; ``benchmarks/results/scale_vectors.md``).
+0.697 with 10, 0.966 with 30; ``benchmarks/results/scale_vectors.md``).
 """
 
 from __future__ import annotations
