@@ -80,24 +80,20 @@ def test_workflow_with_index_and_with_run_plus_index(index_dir, tmp_path, data_d
 
 
 def test_workflow_filter_keeps_only_matching_passages(tmp_path, data_dir):
-    from reasonir.llm.base import Generation
+    from fakes import ScriptedLLM
+
     from reasonir.workflows.rag import RagConfig, run_rag
 
-    class Fixed:
-        name = "fixed"
-
-        def generate(self, prompts, params=None):
-            return [Generation(text="The answer is (A).") for _ in prompts]
-
+    llm = ScriptedLLM(lambda prompt, params: "The answer is (A).")
     docs = [Document(d.id, d.text, title=d.title, metadata={"topic": d.id[:3]}) for d in DOCS]
     write_corpus(tmp_path / "c.jsonl", docs)
     index_mod.build_index(str(tmp_path / "c.jsonl"), str(tmp_path / "i"), index_mod.IndexOptions(model="hash"))
     common = dict(benchmark="mmlu", data=str(data_dir / "mmlu" / "mmlu.zip"), subjects=["anatomy"], limit=2,
                   chart=False)
     out = run_rag(RagConfig(index=str(tmp_path / "i"), filter='topic == "bio"', out=str(tmp_path / "a"), **common),
-                  llm=Fixed())
+                  llm=llm)
     got = [[p["doc_id"] for p in r["rag"]["passages"]] for r in out.rows]
     assert all(sorted(ids) == ["bio1", "bio2", "bio3"] for ids in got)       # k = 3: every bio document, no geo
     with pytest.raises(ConfigError, match="--filter"):
         run_rag(RagConfig(corpus=str(tmp_path / "c.jsonl"), filter='topic == "bio"', out=str(tmp_path / "b"),
-                          **common), llm=Fixed())
+                          **common), llm=llm)
